@@ -1,0 +1,72 @@
+"""Query-string filters of the clinic list endpoints (ids and statuses only: no PHI in URLs)."""
+
+import django_filters as filters
+
+from clinic.access import Role
+from clinic.models import AuditEvent, CandidacyStatus, Modality, Patient, Room, StaffMember
+
+
+class DefaultingFilterSet(filters.FilterSet):
+    """A FilterSet whose ``defaults`` apply when the query string leaves a filter out."""
+
+    defaults: dict[str, str] = {}
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None:
+            data = data.copy()
+            for name, value in self.defaults.items():
+                data.setdefault(name, value)
+        super().__init__(data, *args, **kwargs)
+
+
+class RoomFilter(filters.FilterSet):
+    clinic = filters.NumberFilter(field_name="clinic_id")
+    modality = filters.ChoiceFilter(choices=Modality.choices, method="filter_modality")
+    active = filters.BooleanFilter()
+
+    class Meta:
+        model = Room
+        fields = ["clinic", "modality", "active"]
+
+    def filter_modality(self, queryset, name, value):
+        # Portable across PostgreSQL and SQLite: modalities is a short JSON list of names.
+        return queryset.filter(modalities__icontains=f'"{value}"')
+
+
+class StaffFilter(filters.FilterSet):
+    clinic = filters.NumberFilter(field_name="clinic_id")
+    role = filters.ChoiceFilter(choices=Role.choices, method="filter_role")
+    active = filters.BooleanFilter()
+
+    class Meta:
+        model = StaffMember
+        fields = ["clinic", "role", "active"]
+
+    def filter_role(self, queryset, name, value):
+        return queryset.filter(roles__icontains=f'"{value}"')
+
+
+class PatientFilter(DefaultingFilterSet):
+    defaults = {"archived": "false"}
+
+    clinic = filters.NumberFilter(field_name="clinic_id")
+    archived = filters.BooleanFilter(field_name="archived_at", lookup_expr="isnull", exclude=True)
+    candidacy_status = filters.ChoiceFilter(choices=CandidacyStatus.choices)
+
+    class Meta:
+        model = Patient
+        fields = ["clinic", "archived", "candidacy_status"]
+
+
+class AuditEventFilter(filters.FilterSet):
+    clinic = filters.NumberFilter(field_name="clinic_id")
+    patient = filters.NumberFilter(field_name="patient_id")
+    actor = filters.NumberFilter(field_name="actor_id")
+    action = filters.ChoiceFilter(choices=AuditEvent.Action.choices)
+    object_type = filters.CharFilter(max_length=60)
+    since = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = AuditEvent
+        fields = ["clinic", "patient", "actor", "action", "object_type", "since", "until"]

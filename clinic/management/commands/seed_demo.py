@@ -1,0 +1,27 @@
+"""``manage.py seed_demo``: load the idempotent demo clinic and print how to log in."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from clinic import demo
+
+
+class Command(BaseCommand):
+    help = "Create (or complete) the demo clinic, its staff logins and patients, and print the logins."
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            context = demo.seed_clinic()
+        base = settings.PUBLIC_BASE_URL.rstrip("/")
+        self.stdout.write(self.style.SUCCESS(f"Demo clinic ready: {context.clinic.name} (id {context.clinic.pk})"))
+        self.stdout.write(f"  API:       {base}/api/v1/")
+        self.stdout.write(f"  API docs:  {base}/api/v1/docs/   (log in at {base}/api/v1/auth/session/login/ first)")
+        self.stdout.write(f"  Admin:     {base}/admin/")
+        self.stdout.write(f"  Logins (password for all: {demo.DEMO_PASSWORD}):")
+        for role, (username, *_names) in demo.DEMO_USERS.items():
+            self.stdout.write(f"    {role.label:<22} {username}")
+        self.stdout.write(
+            f"  Get a token:  curl -s -X POST {base}/api/v1/auth/token/ -H 'Content-Type: application/json' "
+            f'-d \'{{"username": "demo-frontdesk", "password": "{demo.DEMO_PASSWORD}"}}\''
+        )

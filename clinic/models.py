@@ -1,0 +1,378 @@
+"""Clinics, their rooms and staff, patients, and the append-only audit log.
+
+Every record belongs to one clinic; every invariant the database can hold is declared here
+(unique and check constraints), so it holds for every writer. Writes go through
+``clinic.services``; reads through ``clinic.selectors``.
+"""
+
+import datetime as dt
+import secrets
+import zoneinfo
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
+
+from .access import Role
+
+
+class Modality(models.TextChoices):
+    IV_KETAMINE = "iv_ketamine", _("IV ketamine")
+    IM_KETAMINE = "im_ketamine", _("IM ketamine")
+    ESKETAMINE_NASAL = "esketamine_nasal", _("Esketamine nasal spray")
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
+
+
+def validate_iana_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("%(value)s is not an IANA time zone name."), params={"value": value})
+
+
+def validate_modalities(value: object) -> None:
+    allowed = set(Modality.values)
+    if not isinstance(value, list) or not all(isinstance(m, str) for m in value):
+        raise ValidationError(_("Must be a list of modality names."))
+    unknown = sorted(set(value) - allowed)
+    if unknown:
+        raise ValidationError(_("Unknown modalities: %(names)s."), params={"names": ", ".join(unknown)})
+
+
+def validate_roles(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
+        raise ValidationError(_("Must be a list of role names."))
+    unknown = sorted(set(value) - set(Role.values))
+    if unknown:
+        raise ValidationError(_("Unknown roles: %(names)s."), params={"names": ", ".join(unknown)})
+    if not value:
+        raise ValidationError(_("At least one role is needed."))
+
+
+def default_reminder_hours() -> list[int]:
+    return [48, 2]
+
+
+DEFAULT_CRISIS_RESOURCES = (
+    "If you are thinking about harming yourself or are in crisis, call or text 988 "
+    "(Suicide & Crisis Lifeline, US) or call 911 now. You can also call the clinic."
+)
+
+
+class TimeStamped(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class User(AbstractUser):
+    """A staff login. Patients never get one: they act through single-purpose links."""
+
+    class Meta:
+        db_table = "clinic_user"
+
+
+class Clinic(TimeStamped):
+    """A treatment site: its local time zone, hours, and the settings its staff may change."""
+
+    name = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, validators=[validate_iana_timezone])
+    address_line1 = models.CharField(max_length=200, blank=True)
+    address_line2 = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=2, default="US")
+    phone = PhoneNumberField(blank=True)
+    email = models.EmailField(blank=True)
+    active = models.BooleanField(default=True)
+
+    # Reminder and survey settings (used by the notification outbox).
+    reminder_hours_before = models.JSONField(
+        default=default_reminder_hours,
+        help_text=_("Hours before a session at which reminders go out, e.g. [48, 2]."),
+    )
+    booking_confirmation_delay_minutes = models.PositiveSmallIntegerField(
+        default=3, help_text=_("A booking confirmation waits this long, so an immediate undo sends nothing.")
+    )
+    quiet_hours_start = models.TimeField(default=dt.time(21, 0))
+    quiet_hours_end = models.TimeField(default=dt.time(8, 0))
+    followup_survey_delay_hours = models.PositiveSmallIntegerField(default=24)
+    survey_link_valid_days = models.PositiveSmallIntegerField(default=7)
+    intake_link_valid_days = models.PositiveSmallIntegerField(default=7)
+    candidacy_approval_valid_months = models.PositiveSmallIntegerField(default=12)
+    late_cancel_window_hours = models.PositiveSmallIntegerField(default=24)
+    slot_step_minutes = models.PositiveSmallIntegerField(default=15)
+    crisis_resources = models.TextField(default=DEFAULT_CRISIS_RESOURCES)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(slot_step_minutes__gte=5), name="clinic_slot_step_min_5"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)
+
+
+class OpeningHours(models.Model):
+    """One opening window on a weekday (0 = Monday), in the clinic's local time."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="opening_hours")
+    weekday = models.PositiveSmallIntegerField()
+    opens = models.TimeField()
+    closes = models.TimeField()
+
+    class Meta:
+        ordering = ["weekday", "opens"]
+        constraints = [
+            models.CheckConstraint(condition=Q(weekday__lte=6), name="opening_hours_weekday_0_6"),
+            models.CheckConstraint(condition=Q(opens__lt=models.F("closes")), name="opening_hours_opens_first"),
+            models.UniqueConstraint(fields=["clinic", "weekday", "opens"], name="opening_hours_unique_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.weekday}: {self.opens}-{self.closes}"
+
+
+class Closure(models.Model):
+    """Dates the clinic is closed (holidays, training days), inclusive."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="closures")
+    starts_on = models.DateField()
+    ends_on = models.DateField()
+    reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["starts_on"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_on__gte=models.F("starts_on")), name="closure_dates_ordered"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.starts_on}..{self.ends_on}"
+
+
+class Room(TimeStamped):
+    """A treatment chair or room and the modalities it is equipped for."""
+
+    class Kind(models.TextChoices):
+        CHAIR = "chair", _("Chair")
+        ROOM = "room", _("Room")
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="rooms")
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CHAIR)
+    modalities = models.JSONField(default=list, validators=[validate_modalities])
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["clinic_id", "name"]
+        constraints = [models.UniqueConstraint(fields=["clinic", "name"], name="room_unique_name_per_clinic")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def supports(self, modality: str) -> bool:
+        return modality in self.modalities
+
+
+class StaffMember(TimeStamped):
+    """A user's membership of one clinic: the roles held there and, for clinicians, a supervision limit."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="staff")
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="memberships")
+    roles = models.JSONField(default=list, validators=[validate_roles])
+    max_concurrent_sessions = models.PositiveSmallIntegerField(
+        default=1, help_text=_("How many sessions this clinician may supervise at once.")
+    )
+    phone = PhoneNumberField(blank=True, help_text=_("Work phone, printed on the REMS monitoring form."))
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["clinic_id", "user__last_name", "user__first_name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "user"], name="staff_one_membership_per_clinic"),
+            models.CheckConstraint(condition=Q(max_concurrent_sessions__gte=1), name="staff_max_concurrent_at_least_1"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} @ {self.clinic_id}"
+
+    @property
+    def is_clinician(self) -> bool:
+        return bool({Role.NURSE, Role.PRESCRIBER} & set(self.roles))
+
+
+# Crockford base32 without the check-symbol extension: no I, L, O, U, so an MRN read aloud or
+# retyped is hard to get wrong.
+MRN_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+MRN_LENGTH = 7
+
+
+def mrn_check_character(body: str) -> str:
+    """A mod-32 weighted check character, so a mistyped MRN is rejected rather than matched."""
+    total = sum((i + 1) * MRN_ALPHABET.index(ch) for i, ch in enumerate(body))
+    return MRN_ALPHABET[total % len(MRN_ALPHABET)]
+
+
+def generate_mrn() -> str:
+    body = "".join(secrets.choice(MRN_ALPHABET) for _ in range(MRN_LENGTH))
+    return body + mrn_check_character(body)
+
+
+def mrn_is_well_formed(value: str) -> bool:
+    value = value.upper()
+    return (
+        len(value) == MRN_LENGTH + 1
+        and all(ch in MRN_ALPHABET for ch in value)
+        and mrn_check_character(value[:-1]) == value[-1]
+    )
+
+
+class CandidacyStatus(models.TextChoices):
+    NOT_STARTED = "not_started", _("Not started")
+    INVITED = "invited", _("Invited")
+    IN_PROGRESS = "in_progress", _("In progress")
+    SUBMITTED = "submitted", _("Submitted")
+    APPROVED = "approved", _("Approved")
+    DECLINED = "declined", _("Declined")
+    NEEDS_INFO = "needs_info", _("Needs information")
+    EXPIRED = "expired", _("Expired")
+
+
+class Patient(TimeStamped):
+    """A person treated at a clinic. Never deleted: archived, so the clinical record stays whole."""
+
+    class SexAtBirth(models.TextChoices):
+        FEMALE = "female", _("Female")
+        MALE = "male", _("Male")
+        INTERSEX = "intersex", _("Intersex")
+        UNKNOWN = "unknown", _("Unknown or not stated")
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
+    mrn = models.CharField(max_length=MRN_LENGTH + 1, default=generate_mrn, editable=False)
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    date_of_birth = models.DateField()
+    sex_at_birth = models.CharField(max_length=10, choices=SexAtBirth.choices)
+    email = models.EmailField(blank=True)
+    phone = PhoneNumberField(blank=True)
+    preferred_channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
+    email_opt_out = models.BooleanField(default=False)
+    sms_opt_out = models.BooleanField(default=False)
+    rems_patient_id = models.CharField(max_length=50, blank=True)
+    emergency_contact_name = models.CharField(max_length=200, blank=True)
+    emergency_contact_phone = PhoneNumberField(blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    # Candidacy as last decided by the intake service; "expired" is derived when read (see
+    # ``candidacy_status_now``) so no sweep is needed for an approval to lapse.
+    candidacy_status = models.CharField(
+        max_length=20, choices=CandidacyStatus.choices, default=CandidacyStatus.NOT_STARTED
+    )
+    candidacy_modalities = models.JSONField(default=list, blank=True)
+    candidacy_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        constraints = [models.UniqueConstraint(fields=["clinic", "mrn"], name="patient_unique_mrn_per_clinic")]
+        indexes = [models.Index(fields=["clinic", "last_name", "first_name"], name="patient_name_idx")]
+
+    def __str__(self) -> str:
+        # Ids only: str() ends up in logs and admin messages.
+        return f"Patient {self.mrn}"
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+    @property
+    def initials(self) -> str:
+        return f"{self.first_name[:1]}{self.last_name[:1]}".upper()
+
+    def candidacy_status_now(self, now: dt.datetime | None = None) -> str:
+        if (
+            self.candidacy_status == CandidacyStatus.APPROVED
+            and self.candidacy_expires_at is not None
+            and self.candidacy_expires_at <= (now or timezone.now())
+        ):
+            return CandidacyStatus.EXPIRED
+        return self.candidacy_status
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("Audit events are append-only.")
+
+    def delete(self):
+        raise TypeError("Audit events are append-only.")
+
+
+class AuditEvent(models.Model):
+    """One read or write of a record, by whom, from where. Append-only.
+
+    The ORM refuses updates and deletes; on PostgreSQL a trigger refuses them too, so not even
+    raw SQL can rewrite history. Values are never copied here, only the names of changed fields.
+    """
+
+    class Action(models.TextChoices):
+        READ = "read", _("Read")
+        CREATE = "create", _("Create")
+        UPDATE = "update", _("Update")
+        ARCHIVE = "archive", _("Archive")
+        DELETE = "delete", _("Delete")
+        LOGIN = "login", _("Login")
+        LOGIN_FAILED = "login_failed", _("Failed login")
+        LOGOUT = "logout", _("Logout")
+        EXPORT = "export", _("Export")
+
+    class ActorKind(models.TextChoices):
+        STAFF = "staff", _("Staff")
+        PATIENT_LINK = "patient_link", _("Patient link")
+        SYSTEM = "system", _("System")
+        ANONYMOUS = "anonymous", _("Anonymous")
+
+    occurred_at = models.DateTimeField(default=timezone.now)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    actor = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    actor_kind = models.CharField(max_length=20, choices=ActorKind.choices, default=ActorKind.STAFF)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    object_type = models.CharField(max_length=60)
+    object_id = models.CharField(max_length=64, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+    changed_fields = models.JSONField(default=list, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["clinic", "-occurred_at"], name="audit_clinic_time_idx"),
+            models.Index(fields=["patient", "-occurred_at"], name="audit_patient_time_idx"),
+            models.Index(fields=["actor", "-occurred_at"], name="audit_actor_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Audit events are append-only.")

@@ -1,0 +1,73 @@
+"""The audit trail: who read or wrote which record, when, from where.
+
+Called by services (writes) and by the selectors that return patient records (reads), always
+inside the transaction of the operation it records, so an operation and its audit row commit
+or roll back together. Request id and client address come from the request context.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from clinic.access import Actor
+from clinic.models import AuditEvent, User
+from clinic.request_context import client_address_var, request_id_var
+
+Action = AuditEvent.Action
+
+
+def _actor_fields(actor: Actor | User | None, actor_kind: str | None) -> dict:
+    user = actor.user if isinstance(actor, Actor) else actor
+    if actor_kind is None:
+        actor_kind = AuditEvent.ActorKind.STAFF if user is not None else AuditEvent.ActorKind.SYSTEM
+    return {"actor": user, "actor_kind": actor_kind}
+
+
+def audit_record(
+    *,
+    actor: Actor | User | None,
+    action: str,
+    object_type: str,
+    object_id: object = "",
+    clinic_id: int | None = None,
+    patient_id: int | None = None,
+    changed_fields: Sequence[str] = (),
+    actor_kind: str | None = None,
+) -> AuditEvent:
+    return AuditEvent.objects.create(
+        **_actor_fields(actor, actor_kind),
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        clinic_id=clinic_id,
+        patient_id=patient_id,
+        changed_fields=list(changed_fields),
+        request_id=request_id_var.get(),
+        client_address=client_address_var.get(),
+    )
+
+
+def audit_record_reads(
+    *,
+    actor: Actor | User | None,
+    object_type: str,
+    records: Iterable[tuple[int | None, int | None, object]],
+    actor_kind: str | None = None,
+) -> None:
+    """One READ event per record shown, written in a single INSERT (list pages stay constant-cost).
+
+    ``records`` yields ``(clinic_id, patient_id, object_id)``.
+    """
+    common = {
+        **_actor_fields(actor, actor_kind),
+        "action": Action.READ,
+        "object_type": object_type,
+        "request_id": request_id_var.get(),
+        "client_address": client_address_var.get(),
+    }
+    events = [
+        AuditEvent(clinic_id=clinic_id, patient_id=patient_id, object_id=str(object_id), **common)
+        for clinic_id, patient_id, object_id in records
+    ]
+    if events:
+        AuditEvent.objects.bulk_create(events)

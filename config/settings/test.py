@@ -1,0 +1,24 @@
+"""Settings for the test suite.
+
+The suite runs on PostgreSQL and Redis (``DATABASE_URL`` and ``REDIS_URL``); the defaults point at
+the loopback services the project's machines run. In CI (``CI=true``) nothing falls back: if
+PostgreSQL is unreachable the suite fails (see tests/conftest.py).
+"""
+
+from .base import *
+
+DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/clinic")}
+DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+
+REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+
+# Fast hashing keeps the suite quick; production uses Django's default PBKDF2.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+AXES_FAILURE_LIMIT = 5
+
+LOGGING["root"]["level"] = "DEBUG"

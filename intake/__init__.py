@@ -1,0 +1,1 @@
+"""Intake: questionnaires, the shipped instruments, scoring, candidacy rules, decisions, patient links."""

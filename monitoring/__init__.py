@@ -1,0 +1,1 @@
+"""Monitoring: the in-session record (checks, doses, vitals, scales, events), discharge, REMS form."""

@@ -1,0 +1,1 @@
+"""Scheduling: treatment types and protocols, availability, booking, series, session lifecycle."""
