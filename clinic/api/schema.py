@@ -1,5 +1,6 @@
 """OpenAPI helpers: the problem-details schema and the error responses each operation declares."""
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
@@ -31,3 +32,13 @@ def problems(*statuses: int) -> dict[int, OpenApiResponse]:
     return {
         status: OpenApiResponse(response=ProblemSerializer, description=_DESCRIPTIONS[status]) for status in statuses
     }
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Documents ``Authorization: Bearer <token>`` (clinic.authentication) in the schema."""
+
+    target_class = "clinic.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "A token from POST /api/v1/auth/token/."}

@@ -205,7 +205,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {"RoleEnum": "clinic.access.Role.choices"},
     "AUTHENTICATION_WHITELIST": [
         "clinic.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

@@ -1,0 +1,13 @@
+# Entry points; each target is a thin alias for a script so the scripts also work without make.
+.PHONY: demo test lint check
+
+demo:  ## start the API, a worker and beat with a demo clinic (embedded defaults)
+	./scripts/demo
+
+test:  ## install and run the whole test suite (PostgreSQL + Redis)
+	./scripts/test
+
+lint:  ## ruff and the migration check
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/python manage.py makemigrations --check --dry-run
