@@ -19,12 +19,18 @@ ensure_venv() {
     [ -n "$extras" ] && spec=".[$extras]"
     if [ ! -x .venv/bin/python ]; then
         "$(find_python)" -m venv .venv
-        .venv/bin/python -m pip install --quiet --upgrade pip
+        .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
     fi
     # Reinstall only when the dependency list changed (the stamp holds its hash).
     stamp=".venv/.installed-$(sha256sum pyproject.toml | cut -c1-16)-${extras:-runtime}"
     if [ ! -f "$stamp" ]; then
-        .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec"
+        if ! .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec" \
+            >.venv/pip-install.log 2>&1; then
+            cat .venv/pip-install.log >&2
+            echo "Installing the dependencies failed (log above, also in .venv/pip-install.log)." >&2
+            return 1
+        fi
+        rm -f .venv/.installed-*
         touch "$stamp"
     fi
 }

@@ -101,6 +101,8 @@ else:
     # kombu's filesystem transport: a real broker in two folders, so the worker and beat run
     # with nothing installed. Good for one machine; production sets REDIS_URL.
     _broker_dir = RUN_DIR / "broker"
+    for _folder in ("queue", "processed"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
