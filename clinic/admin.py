@@ -11,7 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 
 from .access import ROLE_PERMISSIONS, Actor, Membership, Perm, Role
 from .errors import ApplicationError
@@ -88,14 +88,39 @@ class ClinicScopedAdmin(admin.ModelAdmin):
                 kwargs["queryset"] = Clinic.objects.filter(pk__in=clinic_ids)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
-    def run_service(self, request, call) -> bool:
+    def run_service(self, request, call, obj=None):
+        """Run a service; on a refusal show its reasons and stay on the form."""
         try:
-            call()
+            created = call()
         except ApplicationError as exc:
             details = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items()) or exc.detail
             self.message_user(request, details, level=messages.ERROR)
-            return False
-        return True
+            request._service_failed = True
+            return None
+        if obj is not None and created is not None and obj.pk is None:
+            # The admin logs and links the object it was given: point it at the created row.
+            obj.pk = created.pk
+            obj.__dict__.update({k: v for k, v in created.__dict__.items() if not k.startswith("_")})
+            obj._state.adding = False
+        return created
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, "_service_failed", False):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if getattr(request, "_service_failed", False):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_change(request, obj)
+
+    def log_addition(self, request, obj, message):
+        if not getattr(request, "_service_failed", False):
+            super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        if not getattr(request, "_service_failed", False):
+            super().log_change(request, obj, message)
 
 
 class OpeningHoursInline(admin.TabularInline):
@@ -200,6 +225,7 @@ class RoomAdmin(ClinicScopedAdmin):
                     modalities=obj.modalities,
                     active=obj.active,
                 ),
+                obj,
             )
 
 
@@ -258,6 +284,7 @@ class StaffMemberAdmin(ClinicScopedAdmin):
                     max_concurrent_sessions=data["max_concurrent_sessions"],
                     phone=str(data["phone"] or ""),
                 ),
+                obj,
             )
 
 

@@ -174,7 +174,7 @@ class Room(TimeStamped):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="rooms")
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.CHAIR)
-    modalities = models.JSONField(default=list, validators=[validate_modalities])
+    modalities = models.JSONField(default=list, blank=True, validators=[validate_modalities])
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -215,14 +215,15 @@ class StaffMember(TimeStamped):
         return bool({Role.NURSE, Role.PRESCRIBER} & set(self.roles))
 
 
-# Crockford base32 without the check-symbol extension: no I, L, O, U, so an MRN read aloud or
-# retyped is hard to get wrong.
-MRN_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# Crockford's base32 letters less Z: no I, L, O, U, so an MRN read aloud or retyped is hard to
+# get wrong. 31 symbols, a prime: with weights 1..7 the check character catches every single
+# substituted character and every swap of two neighbours.
+MRN_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXY"
 MRN_LENGTH = 7
 
 
 def mrn_check_character(body: str) -> str:
-    """A mod-32 weighted check character, so a mistyped MRN is rejected rather than matched."""
+    """A mod-31 weighted check character, so a mistyped MRN is rejected rather than matched."""
     total = sum((i + 1) * MRN_ALPHABET.index(ch) for i, ch in enumerate(body))
     return MRN_ALPHABET[total % len(MRN_ALPHABET)]
 

@@ -23,6 +23,12 @@ def required_permission(request, view) -> Perm | None:
     return mapping.get(request.method)
 
 
+def _method_has_no_handler(request, view) -> bool:
+    if hasattr(view, "action_map"):  # a viewset: methods are mapped to actions per route
+        return request.method.lower() not in view.action_map
+    return not hasattr(view, request.method.lower())
+
+
 class HasClinicPermission(BasePermission):
     message = "Your role does not allow this."
 
@@ -30,6 +36,8 @@ class HasClinicPermission(BasePermission):
         user = request.user
         if user is None or not user.is_authenticated:
             return False
+        if _method_has_no_handler(request, view):
+            return True  # let DRF answer 405 Method Not Allowed rather than a misleading 403
         perm = required_permission(request, view)
         if perm is None:
             return False

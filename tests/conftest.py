@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable
 
 import pytest
@@ -13,7 +12,7 @@ from rest_framework.test import APIClient
 
 from clinic.access import Role
 from tests.factories.clinic import ClinicFactory, StaffMemberFactory, UserFactory, token_for
-from tests.phi import clear_phi, registered_phi
+from tests.phi import clear_phi, find_phi_leaks, registered_phi
 
 
 def pytest_configure(config):
@@ -65,11 +64,16 @@ def phi_log_guard():
         yield capture
     finally:
         root.removeHandler(capture)
-    leaks = []
-    for value in registered_phi():
-        pattern = re.compile(rf"(?<![\w@.+-]){re.escape(value)}(?![\w@.-])", re.IGNORECASE)
-        leaks += [(name, value) for name, text in capture.texts if pattern.search(text)]
-    assert not leaks, f"PHI found in log lines: {sorted(set(leaks))}"
+    leaks = find_phi_leaks(capture.texts, registered_phi())
+    assert not leaks, f"PHI found in log lines: {leaks}"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Throttle counters and cached values must not leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 # --- clients and people --------------------------------------------------------------------------

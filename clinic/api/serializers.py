@@ -61,6 +61,32 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+class CompleteItemSerializer(StrictSerializer):
+    """For objects nested in a list: every required field is enforced even inside a PATCH.
+
+    DRF makes all nested fields optional when the root serializer is partial, which would let a
+    PATCH add an opening window without a closing time.
+    """
+
+    def to_internal_value(self, data):
+        missing = {}
+        if isinstance(data, dict):
+            missing = {
+                name: ["This field is required."]
+                for name, field in self.fields.items()
+                if field.required and not field.read_only and name not in data
+            }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**missing, **exc.detail}) from exc
+            raise
+        if missing:
+            raise serializers.ValidationError(missing)
+        return value
+
+
 # --- auth and me ----------------------------------------------------------------------------------
 
 
@@ -92,13 +118,13 @@ class MeSerializer(serializers.Serializer):
 # --- clinics --------------------------------------------------------------------------------------
 
 
-class OpeningHoursSerializer(serializers.Serializer):
+class OpeningHoursSerializer(CompleteItemSerializer):
     weekday = serializers.IntegerField(min_value=0, max_value=6, help_text="0 = Monday ... 6 = Sunday")
     opens = serializers.TimeField()
     closes = serializers.TimeField()
 
 
-class ClosureSerializer(serializers.Serializer):
+class ClosureSerializer(CompleteItemSerializer):
     starts_on = serializers.DateField()
     ends_on = serializers.DateField()
     reason = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")

@@ -12,7 +12,8 @@ from pathlib import Path
 import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
-RUN_DIR = BASE_DIR / ".run"  # local state of the embedded defaults (SQLite file, broker folders)
+# Local state of the embedded defaults (SQLite file, broker folders).
+RUN_DIR = Path(environ.Env().str("RUN_DIR", default=str(BASE_DIR / ".run")))
 
 env = environ.Env()
 

@@ -32,4 +32,3 @@ if "EMAIL_URL" not in env and "EMAIL_BACKEND" not in env:
 
 # The API needs no HTML browsing in production.
 REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
-

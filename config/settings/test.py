@@ -5,13 +5,19 @@ the loopback services the project's machines run. In CI (``CI=true``) nothing fa
 PostgreSQL is unreachable the suite fails (see tests/conftest.py).
 """
 
+import os
+
 from .base import *
 
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/clinic")}
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default=None)}
 DATABASES["default"]["CONN_MAX_AGE"] = 0
 
-REDIS_URL = env("REDIS_URL", default="redis://127.0.0.1:6379/15")
+# Each pytest-xdist worker gets its own Redis database (15, 14, ...), so one worker's cache
+# flush or broker queue never touches another's.
+_redis_base = env("REDIS_URL", default="redis://127.0.0.1:6379/15").rsplit("/", 1)[0]
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+REDIS_URL = f"{_redis_base}/{15 - int(_worker or 0) % 12}"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

@@ -1,0 +1,75 @@
+"""The audit log: append-only everywhere, readable by clinic admins, filterable."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection, transaction
+from django.db.utils import DatabaseError
+from django.utils import timezone
+
+from clinic.access import Role
+from clinic.models import AuditEvent
+from tests.factories.clinic import AuditEventFactory, PatientFactory
+
+
+def test_orm_refuses_to_change_or_delete_audit_rows(clinic):
+    event = AuditEventFactory(clinic=clinic)
+    event.object_id = "tampered"
+    with pytest.raises(TypeError):
+        event.save()
+    with pytest.raises(TypeError):
+        event.delete()
+    with pytest.raises(TypeError):
+        AuditEvent.objects.filter(pk=event.pk).update(object_id="tampered")
+    with pytest.raises(TypeError):
+        AuditEvent.objects.all().delete()
+
+
+@pytest.mark.postgres
+def test_database_refuses_raw_sql_updates_and_deletes(clinic):
+    event = AuditEventFactory(clinic=clinic)
+    for statement in (
+        "UPDATE clinic_auditevent SET object_id = 'x' WHERE id = %s",
+        "DELETE FROM clinic_auditevent WHERE id = %s",
+    ):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement, [event.pk])
+    event.refresh_from_db()
+    assert event.object_id == "1"
+
+
+def test_audit_api_filters_by_patient_actor_and_date(clinic, make_staff, client_for):
+    admin = client_for(make_staff(clinic, Role.CLINIC_ADMIN))
+    patient = PatientFactory(clinic=clinic)
+    nurse = make_staff(clinic, Role.NURSE)
+    now = timezone.now()
+    target = AuditEventFactory(clinic=clinic, patient=patient, actor=nurse.user, occurred_at=now)
+    AuditEventFactory(clinic=clinic, patient=patient, occurred_at=now - dt.timedelta(days=3))
+    AuditEventFactory(clinic=clinic, actor=nurse.user, occurred_at=now)
+
+    def ids(query: str) -> list[int]:
+        response = admin.get(f"/api/v1/audit-events/?{query}")
+        assert response.status_code == 200, response.content
+        return [row["id"] for row in response.json()["results"]]
+
+    since = (now - dt.timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    assert ids(f"patient={patient.pk}&actor={nurse.user.pk}&since={since}") == [target.pk]
+    assert len(ids(f"patient={patient.pk}")) == 2
+    assert ids("action=login") == []
+    assert admin.get("/api/v1/audit-events/?since=not-a-date").status_code == 400
+
+
+def test_audit_api_has_no_write_routes(clinic, make_staff, client_for):
+    admin = client_for(make_staff(clinic, Role.CLINIC_ADMIN))
+    event = AuditEventFactory(clinic=clinic)
+    assert admin.post("/api/v1/audit-events/", {}, format="json").status_code == 405
+    assert admin.delete(f"/api/v1/audit-events/{event.pk}/").status_code == 404
+    assert admin.patch(f"/api/v1/audit-events/{event.pk}/", {}, format="json").status_code == 404
+
+
+def test_audit_list_never_shows_another_clinics_events(clinic, other_clinic, make_staff, client_for):
+    admin = client_for(make_staff(clinic, Role.CLINIC_ADMIN))
+    AuditEventFactory(clinic=other_clinic)
+    assert admin.get("/api/v1/audit-events/").json()["count"] == 0

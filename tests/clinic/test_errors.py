@@ -1,0 +1,163 @@
+"""Every error path answers RFC 9457 problem details; every response carries a request id."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import path
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+
+from clinic.access import Role
+from config import urls as project_urls
+
+PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
+
+
+@pytest.fixture
+def front_desk(clinic, make_staff, client_for):
+    return client_for(make_staff(clinic, Role.FRONT_DESK))
+
+
+def assert_problem(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert PROBLEM_KEYS <= set(body)
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"].endswith(code)
+    return body
+
+
+def test_malformed_json(front_desk):
+    response = front_desk.post("/api/v1/patients/", data="{not json", content_type="application/json")
+    assert_problem(response, 400, "malformed")
+
+
+def test_wrong_type_names_the_field(front_desk, clinic):
+    response = front_desk.post(
+        "/api/v1/patients/",
+        {
+            "clinic": clinic.pk,
+            "first_name": "Ann",
+            "last_name": "Lee",
+            "date_of_birth": "yesterday",
+            "sex_at_birth": "female",
+            "email": "a@mail.test",
+        },
+        format="json",
+    )
+    body = assert_problem(response, 400, "invalid")
+    assert list(body["errors"]) == ["date_of_birth"]
+    assert "format" in body["errors"]["date_of_birth"][0]
+
+
+def test_missing_fields_are_each_named(front_desk, clinic):
+    response = front_desk.post("/api/v1/patients/", {"clinic": clinic.pk}, format="json")
+    body = assert_problem(response, 400, "invalid")
+    assert set(body["errors"]) == {"first_name", "last_name", "date_of_birth", "sex_at_birth"}
+    assert body["errors"]["first_name"] == ["This field is required."]
+
+
+def test_unknown_fields_are_refused(front_desk, clinic):
+    response = front_desk.patch(f"/api/v1/clinics/{clinic.pk}/", {"nmae": "x"}, format="json")
+    # Front desk may not change the clinic at all: 403 comes before input validation.
+    assert_problem(response, 403, "permission_denied")
+
+
+def test_nested_errors_have_dotted_paths(clinic, make_staff, client_for):
+    admin = client_for(make_staff(clinic, Role.CLINIC_ADMIN))
+    response = admin.patch(
+        f"/api/v1/clinics/{clinic.pk}/",
+        {"opening_hours": [{"weekday": 1, "opens": "09:00", "closes": "17:00"}, {"weekday": 9, "opens": "x"}]},
+        format="json",
+    )
+    body = assert_problem(response, 400, "invalid")
+    assert set(body["errors"]) == {"opening_hours.1.weekday", "opening_hours.1.opens", "opening_hours.1.closes"}
+
+
+def test_unknown_patient_is_404(front_desk):
+    assert_problem(front_desk.get("/api/v1/patients/999999/"), 404, "not_found")
+
+
+def test_unknown_url_under_the_api_is_a_problem(front_desk, settings):
+    settings.DEBUG = False
+    assert_problem(front_desk.get("/api/v1/no-such-thing/"), 404, "not_found")
+
+
+def test_method_not_allowed(front_desk):
+    assert_problem(front_desk.put("/api/v1/patients/", {}, format="json"), 405, "method_not_allowed")
+
+
+def test_unsupported_media_type(front_desk):
+    response = front_desk.post("/api/v1/patients/", data="a=b", content_type="application/x-www-form-urlencoded")
+    assert_problem(response, 415, "unsupported_media_type")
+
+
+def test_login_throttle_answers_429(api_client, settings, db):
+    from rest_framework.throttling import ScopedRateThrottle
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "2/min"}}
+    ScopedRateThrottle.THROTTLE_RATES = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
+    try:
+        for _ in range(2):
+            api_client.post("/api/v1/auth/token/", {"username": "a", "password": "b"}, format="json")
+        response = api_client.post("/api/v1/auth/token/", {"username": "a", "password": "b"}, format="json")
+    finally:
+        from rest_framework.settings import api_settings
+
+        ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    body = assert_problem(response, 429, "throttled")
+    assert int(response["Retry-After"]) > 0
+    assert body["detail"]
+
+
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def _explode(request):
+    raise RuntimeError("secret internals: patient Jane Roe, DB password hunter2")
+
+
+urlpatterns = [path("api/v1/explode/", _explode), *project_urls.urlpatterns]
+handler500 = project_urls.handler500
+handler404 = project_urls.handler404
+
+
+@pytest.mark.urls(__name__)
+def test_server_error_says_nothing_about_internals(api_client, settings, db):
+    settings.DEBUG = False
+    api_client.raise_request_exception = False
+    response = api_client.get("/api/v1/explode/")
+    body = assert_problem(response, 500, "server_error")
+    assert "secret" not in response.content.decode()
+    assert "RuntimeError" not in response.content.decode()
+    assert body["request_id"] == response["X-Request-ID"]
+
+
+def test_request_id_is_echoed_or_made(api_client):
+    response = api_client.get("/api/v1/me/", HTTP_X_REQUEST_ID="abc-123")
+    assert response["X-Request-ID"] == "abc-123"
+    made = api_client.get("/api/v1/me/", HTTP_X_REQUEST_ID="bad id with spaces; drop table")["X-Request-ID"]
+    assert len(made) == 32 and made.isalnum()
+
+
+def test_request_id_reaches_the_audit_row(front_desk, clinic):
+    from clinic.models import AuditEvent
+    from tests.factories.clinic import PatientFactory
+
+    patient = PatientFactory(clinic=clinic)
+    response = front_desk.get(f"/api/v1/patients/{patient.pk}/", HTTP_X_REQUEST_ID="trace-42")
+    assert response.status_code == 200
+    event = AuditEvent.objects.get(patient=patient, action=AuditEvent.Action.READ)
+    assert event.request_id == "trace-42"
+    assert event.client_address == "127.0.0.1"
+
+
+def test_page_size_is_capped(front_desk):
+    body = front_desk.get("/api/v1/patients/?page_size=5000").json()
+    assert set(body) == {"count", "next", "previous", "results"}
+
+
+def test_invalid_filter_value_is_a_400_naming_it(front_desk):
+    body = assert_problem(front_desk.get("/api/v1/patients/?candidacy_status=bogus"), 400, "invalid")
+    assert "candidacy_status" in body["errors"]

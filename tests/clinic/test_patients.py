@@ -1,0 +1,181 @@
+"""Patients over HTTP: register, read (audited), update, archive, restore, search, list cost."""
+
+from __future__ import annotations
+
+import pytest
+
+from clinic.access import Role
+from clinic.models import AuditEvent, Patient, mrn_is_well_formed
+from tests.factories.clinic import PatientFactory
+from tests.phi import register_phi
+
+NEW_PATIENT = {
+    "first_name": "Quinn",
+    "last_name": "Harrow",
+    "date_of_birth": "1985-04-03",
+    "sex_at_birth": "female",
+    "email": "quinn@mail.test",
+    "phone": "(202) 555-0142",
+    "preferred_channel": "sms",
+    "rems_patient_id": "REMS-77",
+    "emergency_contact_name": "Robin Harrow",
+    "emergency_contact_phone": "+1 202 555 0143",
+}
+
+
+@pytest.fixture(autouse=True)
+def _register_new_patient_phi():
+    register_phi(*NEW_PATIENT.values(), "+12025550142")
+
+
+@pytest.fixture
+def front_desk(clinic, make_staff, client_for):
+    member = make_staff(clinic, Role.FRONT_DESK)
+    return client_for(member), member
+
+
+def test_register_patient(front_desk, clinic):
+    client, member = front_desk
+    response = client.post("/api/v1/patients/", {**NEW_PATIENT, "clinic": clinic.pk}, format="json")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["phone"] == "+12025550142"
+    assert body["candidacy_status"] == "not_started"
+    assert body["archived"] is False
+    assert mrn_is_well_formed(body["mrn"])
+    patient = Patient.objects.get(pk=body["id"])
+    event = AuditEvent.objects.get(action=AuditEvent.Action.CREATE, object_type="patient")
+    assert (event.actor, event.patient, event.clinic) == (member.user, patient, clinic)
+
+
+def test_clinic_may_be_omitted_when_the_user_has_one(front_desk):
+    client, member = front_desk
+    response = client.post("/api/v1/patients/", NEW_PATIENT, format="json")
+    assert response.status_code == 201
+    assert response.json()["clinic"] == member.clinic_id
+
+
+def test_clinic_is_required_when_the_user_has_several(front_desk, other_clinic, make_staff):
+    client, member = front_desk
+    make_staff(other_clinic, Role.FRONT_DESK, user=member.user)
+    response = client.post("/api/v1/patients/", NEW_PATIENT, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"]["clinic"] == ["You work at several clinics: say which one."]
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"date_of_birth": "2999-01-01"}, "date_of_birth", "Cannot be in the future."),
+        ({"phone": "12"}, "phone", "Enter a valid phone number."),
+        ({"email": "not-an-email"}, "email", "Enter a valid email address."),
+        ({"sex_at_birth": "robot"}, "sex_at_birth", '"robot" is not a valid choice.'),
+        ({"preferred_channel": "sms", "phone": ""}, "phone", "Needed when the preferred channel is SMS."),
+        ({"preferred_channel": "email", "email": ""}, "email", "Needed when the preferred channel is email."),
+        ({"favourite_colour": "blue"}, "favourite_colour", "Unknown field."),
+    ],
+)
+def test_invalid_values_name_the_field(front_desk, change, field, message):
+    client, _ = front_desk
+    response = client.post("/api/v1/patients/", {**NEW_PATIENT, **change}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"][field] == [message]
+    assert not Patient.objects.exists()
+
+
+def test_reading_a_patient_is_audited(front_desk, clinic):
+    client, member = front_desk
+    patient = PatientFactory(clinic=clinic)
+    assert client.get(f"/api/v1/patients/{patient.pk}/").status_code == 200
+    event = AuditEvent.objects.get(action=AuditEvent.Action.READ)
+    assert (event.actor, event.patient_id, event.object_type, event.object_id) == (
+        member.user,
+        patient.pk,
+        "patient",
+        str(patient.pk),
+    )
+
+
+def test_listing_patients_audits_each_one_shown(front_desk, clinic):
+    client, _ = front_desk
+    patients = PatientFactory.create_batch(3, clinic=clinic)
+    response = client.get("/api/v1/patients/?page_size=2")
+    assert response.status_code == 200
+    shown = {row["id"] for row in response.json()["results"]}
+    assert len(shown) == 2
+    audited = set(AuditEvent.objects.filter(action=AuditEvent.Action.READ).values_list("patient_id", flat=True))
+    assert audited == shown
+    assert len(patients) == 3
+
+
+def test_update_records_changed_field_names_not_values(front_desk, clinic):
+    client, _ = front_desk
+    patient = PatientFactory(clinic=clinic)
+    response = client.patch(f"/api/v1/patients/{patient.pk}/", {"last_name": "Renamed"}, format="json")
+    assert response.status_code == 200
+    assert response.json()["last_name"] == "Renamed"
+    event = AuditEvent.objects.get(action=AuditEvent.Action.UPDATE)
+    assert event.changed_fields == ["last_name"]
+    assert "Renamed" not in str(event.__dict__)
+
+
+def test_mrn_cannot_be_changed(front_desk, clinic):
+    client, _ = front_desk
+    patient = PatientFactory(clinic=clinic)
+    response = client.patch(f"/api/v1/patients/{patient.pk}/", {"mrn": "X"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"mrn": ["Unknown field."]}
+
+
+def test_archive_hides_keeps_and_restores(front_desk, clinic):
+    client, _ = front_desk
+    patient = PatientFactory(clinic=clinic)
+    assert client.delete(f"/api/v1/patients/{patient.pk}/").status_code == 204
+    patient.refresh_from_db()
+    assert patient.is_archived
+    assert client.get("/api/v1/patients/").json()["count"] == 0
+    archived = client.get("/api/v1/patients/?archived=true").json()
+    assert [row["id"] for row in archived["results"]] == [patient.pk]
+    response = client.patch(f"/api/v1/patients/{patient.pk}/", {"last_name": "X"}, format="json")
+    assert response.status_code == 409
+    assert response.json()["code"] == "patient_archived"
+    assert client.post(f"/api/v1/patients/{patient.pk}/restore/").json()["archived"] is False
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.ARCHIVE, patient=patient).count() == 1
+
+
+def test_search_by_name_and_birth_date_in_the_body(front_desk, clinic):
+    client, _ = front_desk
+    wanted = PatientFactory(clinic=clinic, first_name="Ingrid", last_name="Solberg")
+    PatientFactory(clinic=clinic, first_name="Ingrid", last_name="Other")
+    response = client.post("/api/v1/patients/search/", {"query": "ingrid solb"}, format="json")
+    assert [row["id"] for row in response.json()["results"]] == [wanted.pk]
+    by_dob = client.post(
+        "/api/v1/patients/search/", {"date_of_birth": wanted.date_of_birth.isoformat()}, format="json"
+    ).json()
+    assert wanted.pk in [row["id"] for row in by_dob["results"]]
+    by_mrn = client.post("/api/v1/patients/search/", {"query": wanted.mrn.lower()}, format="json").json()
+    assert [row["id"] for row in by_mrn["results"]] == [wanted.pk]
+    assert client.post("/api/v1/patients/search/", {}, format="json").status_code == 400
+
+
+def test_search_never_crosses_clinics(front_desk, other_clinic):
+    client, _ = front_desk
+    PatientFactory(clinic=other_clinic, first_name="Hidden")
+    assert client.post("/api/v1/patients/search/", {"query": "Hidden"}, format="json").json()["count"] == 0
+
+
+@pytest.mark.parametrize("rows", [5, 60])
+def test_patient_list_query_count_is_constant(front_desk, clinic, rows, django_assert_max_num_queries):
+    client, _ = front_desk
+    PatientFactory.create_batch(rows, clinic=clinic)
+    # token + memberships + count + page + one audit INSERT (+ savepoints at most)
+    with django_assert_max_num_queries(6):
+        response = client.get("/api/v1/patients/?page_size=100")
+    assert response.json()["count"] == rows
+
+
+def test_clinicians_read_but_do_not_write(clinic, make_staff, client_for):
+    nurse = client_for(make_staff(clinic, Role.NURSE))
+    patient = PatientFactory(clinic=clinic)
+    assert nurse.get(f"/api/v1/patients/{patient.pk}/").status_code == 200
+    assert nurse.patch(f"/api/v1/patients/{patient.pk}/", {"last_name": "X"}, format="json").status_code == 403

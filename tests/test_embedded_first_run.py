@@ -1,0 +1,83 @@
+"""The README's first command on embedded defaults: SQLite, and a worker and beat with no Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env(run_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CI"}}
+    env.update({"DJANGO_SETTINGS_MODULE": "config.settings.local", "RUN_DIR": str(run_dir), "LOG_LEVEL": "WARNING"})
+    return env
+
+
+def _manage(run_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603 - fixed argv
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=_env(run_dir),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_migrate_and_seed_on_sqlite_then_a_worker_runs_tasks_without_redis(tmp_path):
+    migrate = _manage(tmp_path, "migrate", "--noinput")
+    assert migrate.returncode == 0, migrate.stderr
+    seed = _manage(tmp_path, "seed_demo")
+    assert seed.returncode == 0, seed.stderr
+    assert "demo-frontdesk" in seed.stdout
+    assert (tmp_path / "clinic.sqlite3").exists()
+
+    log = tmp_path / "worker.log"
+    with log.open("w") as out:
+        worker = subprocess.Popen(  # noqa: S603 - fixed argv
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "--beat",
+                "--pool=solo",
+                "--loglevel=INFO",
+                f"--schedule={tmp_path / 'beat-schedule'}",
+            ],
+            cwd=ROOT,
+            env=_env(tmp_path),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "ready." not in log.read_text() and time.monotonic() < deadline:
+            assert worker.poll() is None, log.read_text()
+            time.sleep(0.2)
+        sent = _manage(
+            tmp_path,
+            "shell",
+            "-c",
+            "from clinic.tasks import purge_expired_auth_tokens; purge_expired_auth_tokens.delay()",
+        )
+        assert sent.returncode == 0, sent.stderr
+        while "succeeded" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    text = log.read_text()
+    assert "filesystem" in text  # the embedded broker, not Redis
+    assert "beat: Starting" in text
+    assert "clinic.tasks.purge_expired_auth_tokens" in text and "succeeded" in text
