@@ -47,7 +47,7 @@ def test_production_settings_pass_the_deploy_check():
         "SECRET_KEY": "a" * 10 + "-production-secret-key-for-the-deploy-check-0123456789",
         "ALLOWED_HOSTS": "clinic.example.org",
     }
-    result = subprocess.run(  # noqa: S603 - fixed argv
+    result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
         env=env,
@@ -64,7 +64,7 @@ def test_production_settings_pass_the_deploy_check():
 def test_production_settings_refuse_to_start_without_a_secret_key():
     env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
     env.update({"DJANGO_SETTINGS_MODULE": "config.settings.production", "ALLOWED_HOSTS": "x.org"})
-    result = subprocess.run(  # noqa: S603 - fixed argv
+    result = subprocess.run(
         [sys.executable, "manage.py", "check"],
         cwd=ROOT,
         env=env,
