@@ -112,10 +112,17 @@ class Clinic(TimeStamped):
     late_cancel_window_hours = models.PositiveSmallIntegerField(default=24)
     slot_step_minutes = models.PositiveSmallIntegerField(default=15)
     crisis_resources = models.TextField(default=DEFAULT_CRISIS_RESOURCES)
+    pcl5_provisional_cutoff = models.PositiveSmallIntegerField(
+        default=33, help_text=_("PCL-5 total at or above which PTSD is flagged as probable (31-33, clinic policy).")
+    )
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(slot_step_minutes__gte=5), name="clinic_slot_step_min_5"),
+            models.CheckConstraint(
+                condition=Q(pcl5_provisional_cutoff__gte=31, pcl5_provisional_cutoff__lte=33),
+                name="clinic_pcl5_cutoff_31_33",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -377,3 +384,64 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Audit events are append-only.")
+
+
+class Alert(models.Model):
+    """A safety alert: a task for a clinician that stays open until acknowledged with a note.
+
+    Raised by intake (suicide-risk answers, high-risk assessments) and by monitoring (dangerous
+    vitals, missed checks, sedation). ``dedupe_key`` makes raising idempotent, e.g. one alert
+    per missed check. Acknowledging fills the acknowledgement fields once; nothing else changes.
+    """
+
+    class Kind(models.TextChoices):
+        SUICIDE_RISK = "suicide_risk", _("Suicide risk")
+        VITALS = "vitals", _("Vital signs out of range")
+        VITALS_OVERDUE = "vitals_overdue", _("Vital signs overdue")
+        SEDATION = "sedation", _("Sedation")
+        DISSOCIATION = "dissociation", _("Dissociation")
+        RESPIRATORY_DEPRESSION = "respiratory_depression", _("Respiratory depression")
+        ADVERSE_EVENT = "adverse_event", _("Adverse event")
+
+    class Severity(models.TextChoices):
+        INFO = "info", _("Info")
+        WARNING = "warning", _("Warning")
+        CRITICAL = "critical", _("Critical")
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="alerts")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="alerts")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    severity = models.CharField(max_length=10, choices=Severity.choices)
+    message = models.CharField(max_length=300)
+    source_type = models.CharField(max_length=60)
+    source_id = models.CharField(max_length=64)
+    dedupe_key = models.CharField(max_length=120, unique=True, null=True, blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    acknowledgement_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["clinic", "-opened_at"],
+                condition=Q(acknowledged_at__isnull=True),
+                name="alert_open_by_clinic_idx",
+            ),
+            models.Index(fields=["patient", "-opened_at"], name="alert_patient_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(acknowledged_at__isnull=True)
+                | (Q(acknowledged_by__isnull=False) & ~Q(acknowledgement_note="")),
+                name="alert_acknowledged_with_note",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} alert {self.pk}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.acknowledged_at is None

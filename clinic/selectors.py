@@ -13,7 +13,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from .access import Actor, Perm
 from .errors import NotFound
-from .models import AuditEvent, Clinic, Closure, OpeningHours, Patient, Room, StaffMember
+from .models import Alert, AuditEvent, Clinic, Closure, OpeningHours, Patient, Room, StaffMember
 from .services.audit import audit_record, audit_record_reads
 
 
@@ -131,3 +131,22 @@ def membership_list(*, actor: Actor) -> list[dict]:
         for clinic_id in actor.clinic_ids()
         for role in sorted(actor.memberships[clinic_id].roles)
     ]
+
+
+def alert_list(*, actor: Actor) -> QuerySet[Alert]:
+    return (
+        Alert.objects.filter(clinic_id__in=actor.clinics_with(Perm.ALERT_VIEW))
+        .select_related("patient", "acknowledged_by")
+        .order_by("-opened_at", "-id")
+    )
+
+
+def alert_get(*, actor: Actor, alert_id: int, perm: Perm = Perm.ALERT_VIEW) -> Alert:
+    alert = Alert.objects.filter(pk=alert_id, clinic_id__in=actor.clinics_with(perm)).select_related("patient").first()
+    if alert is None:
+        raise NotFound()
+    return alert
+
+
+def alerts_audit_reads(*, actor: Actor, alerts: list[Alert]) -> None:
+    audit_record_reads(actor=actor, object_type="alert", records=((a.clinic_id, a.patient_id, a.pk) for a in alerts))

@@ -18,7 +18,8 @@ class ActorMixin:
         return actor_of(self.request)
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
+        parent = getattr(super(), "get_serializer_context", None)
+        context = parent() if parent else {"request": self.request, "view": self}
         context["actor"] = self.actor if self.request.user else None
         return context
 

@@ -3,7 +3,7 @@
 import django_filters as filters
 
 from clinic.access import Role
-from clinic.models import AuditEvent, CandidacyStatus, Modality, Patient, Room, StaffMember
+from clinic.models import Alert, AuditEvent, CandidacyStatus, Modality, Patient, Room, StaffMember
 
 
 class DefaultingFilterSet(filters.FilterSet):
@@ -70,3 +70,26 @@ class AuditEventFilter(filters.FilterSet):
     class Meta:
         model = AuditEvent
         fields = ["clinic", "patient", "actor", "action", "object_type", "since", "until"]
+
+
+class AlertFilter(DefaultingFilterSet):
+    defaults = {"status": "open"}
+
+    clinic = filters.NumberFilter(field_name="clinic_id")
+    patient = filters.NumberFilter(field_name="patient_id")
+    kind = filters.ChoiceFilter(choices=Alert.Kind.choices)
+    severity = filters.ChoiceFilter(choices=Alert.Severity.choices)
+    status = filters.ChoiceFilter(
+        choices=[("open", "Open"), ("acknowledged", "Acknowledged"), ("all", "All")], method="filter_status"
+    )
+
+    class Meta:
+        model = Alert
+        fields = ["clinic", "patient", "kind", "severity", "status"]
+
+    def filter_status(self, queryset, name, value):
+        if value == "open":
+            return queryset.filter(acknowledged_at__isnull=True)
+        if value == "acknowledged":
+            return queryset.filter(acknowledged_at__isnull=False)
+        return queryset

@@ -11,7 +11,7 @@ from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers
 
 from clinic.access import Perm, Role
-from clinic.models import AuditEvent, Channel, Clinic, Modality, Patient, Room
+from clinic.models import Alert, AuditEvent, Channel, Clinic, Modality, Patient, Room
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -162,6 +162,7 @@ class ClinicOutputSerializer(serializers.ModelSerializer):
             "late_cancel_window_hours",
             "slot_step_minutes",
             "crisis_resources",
+            "pcl5_provisional_cutoff",
         ]
         read_only_fields = fields
 
@@ -190,6 +191,7 @@ class ClinicUpdateSerializer(StrictSerializer):
     late_cancel_window_hours = serializers.IntegerField(min_value=0, max_value=24 * 7)
     slot_step_minutes = serializers.IntegerField(min_value=5, max_value=120)
     crisis_resources = serializers.CharField(max_length=2000)
+    pcl5_provisional_cutoff = serializers.IntegerField(min_value=31, max_value=33)
 
 
 # --- rooms ----------------------------------------------------------------------------------------
@@ -374,3 +376,41 @@ class AuditEventSerializer(serializers.ModelSerializer):
             "client_address",
         ]
         read_only_fields = fields
+
+
+# --- alerts ---------------------------------------------------------------------------------------
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    patient_name = serializers.SerializerMethodField()
+    patient_mrn = serializers.CharField(source="patient.mrn")
+    acknowledged_by = serializers.CharField(source="acknowledged_by.username", default=None)
+    open = serializers.BooleanField(source="is_open")
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "clinic",
+            "patient",
+            "patient_name",
+            "patient_mrn",
+            "kind",
+            "severity",
+            "message",
+            "source_type",
+            "source_id",
+            "opened_at",
+            "open",
+            "acknowledged_at",
+            "acknowledged_by",
+            "acknowledgement_note",
+        ]
+        read_only_fields = fields
+
+    def get_patient_name(self, alert: Alert) -> str:
+        return f"{alert.patient.first_name} {alert.patient.last_name}"
+
+
+class AlertAcknowledgeSerializer(StrictSerializer):
+    note = serializers.CharField(max_length=2000, help_text="What was done about the alert.")

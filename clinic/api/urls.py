@@ -11,6 +11,7 @@ router.register("rooms", views.RoomViewSet, basename="room")
 router.register("staff", views.StaffViewSet, basename="staff")
 router.register("patients", views.PatientViewSet, basename="patient")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
+router.register("alerts", views.AlertViewSet, basename="alert")
 
 urlpatterns = [
     path("auth/token/", views.AuthTokenView.as_view(), name="auth-token"),

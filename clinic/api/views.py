@@ -19,7 +19,8 @@ from rest_framework.views import APIView
 
 from clinic import selectors
 from clinic.access import Actor, Perm
-from clinic.models import AuditEvent, Clinic, Patient, Room, StaffMember
+from clinic.models import Alert, AuditEvent, Clinic, Patient, Room, StaffMember
+from clinic.services import alerts as alert_services
 from clinic.services import clinics as clinic_services
 from clinic.services import patients as patient_services
 from clinic.services import rooms as room_services
@@ -340,3 +341,48 @@ class AuditEventViewSet(ApiViewSet):
 
     def list(self, request: Request) -> Response:
         return self.paginated(selectors.audit_event_list(actor=self.actor), s.AuditEventSerializer)
+
+
+# --- alerts ---------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        description="Open alerts by default (`status=acknowledged` or `all` for the rest).",
+        responses={200: s.AlertSerializer(many=True), **problems(400, 401, 403)},
+    ),
+    retrieve=extend_schema(responses={200: s.AlertSerializer, **problems(401, 403, 404)}),
+    acknowledge=extend_schema(
+        request=s.AlertAcknowledgeSerializer, responses={200: s.AlertSerializer, **problems(400, 401, 403, 404, 409)}
+    ),
+)
+@extend_schema(tags=["alerts"])
+class AlertViewSet(ApiViewSet):
+    queryset = Alert.objects.none()
+    filterset_class = filters.AlertFilter
+    http_method_names = ["get", "post", "head", "options"]
+    required_permissions = {
+        "list": Perm.ALERT_VIEW,
+        "retrieve": Perm.ALERT_VIEW,
+        "acknowledge": Perm.ALERT_ACKNOWLEDGE,
+    }
+
+    def list(self, request: Request) -> Response:
+        actor = self.actor
+        return self.paginated(
+            selectors.alert_list(actor=actor),
+            s.AlertSerializer,
+            on_page=lambda page: selectors.alerts_audit_reads(actor=actor, alerts=page),
+        )
+
+    def retrieve(self, request: Request, pk: int) -> Response:
+        alert = selectors.alert_get(actor=self.actor, alert_id=pk)
+        selectors.alerts_audit_reads(actor=self.actor, alerts=[alert])
+        return self.output(s.AlertSerializer, alert)
+
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request: Request, pk: int) -> Response:
+        alert = selectors.alert_get(actor=self.actor, alert_id=pk, perm=Perm.ALERT_ACKNOWLEDGE)
+        data = self.validated(s.AlertAcknowledgeSerializer)
+        alert = alert_services.alert_acknowledge(actor=self.actor, alert=alert, note=data["note"])
+        return self.output(s.AlertSerializer, selectors.alert_get(actor=self.actor, alert_id=alert.pk))

@@ -39,6 +39,7 @@ CLINIC_EDITABLE_FIELDS = (
     "late_cancel_window_hours",
     "slot_step_minutes",
     "crisis_resources",
+    "pcl5_provisional_cutoff",
 )
 
 DEFAULT_OPENING_HOURS = [(weekday, dt.time(8, 0), dt.time(18, 0)) for weekday in range(5)]

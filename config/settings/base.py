@@ -189,7 +189,11 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "clinic.api.errors.problem_exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": env("LOGIN_THROTTLE_RATE", default="30/min")},
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env("LOGIN_THROTTLE_RATE", default="30/min"),
+        # Patient links: generous for autosave, low enough to make guessing tokens pointless.
+        "patient_link": env("PATIENT_LINK_THROTTLE_RATE", default="240/min"),
+    },
     "DATETIME_FORMAT": "iso-8601",
     "COERCE_DECIMAL_TO_STRING": False,
     "UNAUTHENTICATED_USER": None,
@@ -208,7 +212,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"RoleEnum": "clinic.access.Role.choices"},
+    "ENUM_NAME_OVERRIDES": {
+        "RoleEnum": "clinic.access.Role.choices",
+        "RoomKindEnum": "clinic.api.schema.ROOM_KIND_CHOICES",
+        "AlertKindEnum": "clinic.api.schema.ALERT_KIND_CHOICES",
+        "QuestionnaireKindEnum": "intake.api.schema.QUESTIONNAIRE_KIND_CHOICES",
+    },
     "AUTHENTICATION_WHITELIST": [
         "clinic.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",

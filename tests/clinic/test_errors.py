@@ -94,19 +94,13 @@ def test_unsupported_media_type(front_desk):
     assert_problem(response, 415, "unsupported_media_type")
 
 
-def test_login_throttle_answers_429(api_client, settings, db):
+def test_login_throttle_answers_429(api_client, monkeypatch, db):
     from rest_framework.throttling import ScopedRateThrottle
 
-    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "2/min"}}
-    ScopedRateThrottle.THROTTLE_RATES = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-    try:
-        for _ in range(2):
-            api_client.post("/api/v1/auth/token/", {"username": "a", "password": "b"}, format="json")
-        response = api_client.post("/api/v1/auth/token/", {"username": "a", "password": "b"}, format="json")
-    finally:
-        from rest_framework.settings import api_settings
-
-        ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    monkeypatch.setattr(ScopedRateThrottle, "THROTTLE_RATES", {**ScopedRateThrottle.THROTTLE_RATES, "login": "2/min"})
+    for _ in range(2):
+        api_client.post("/api/v1/auth/token/", {"username": "a", "password": "b"}, format="json")
+    response = api_client.post("/api/v1/auth/token/", {"username": "a", "password": "b"}, format="json")
     body = assert_problem(response, 429, "throttled")
     assert int(response["Retry-After"]) > 0
     assert body["detail"]

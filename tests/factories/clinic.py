@@ -10,6 +10,7 @@ from knox.models import AuthToken
 
 from clinic.access import Role
 from clinic.models import (
+    Alert,
     AuditEvent,
     Clinic,
     Closure,
@@ -146,3 +147,16 @@ class AuditEventFactory(DjangoModelFactory[AuditEvent]):
 def token_for(user: User) -> str:
     _instance, token = AuthToken.objects.create(user=user)
     return token
+
+
+class AlertFactory(DjangoModelFactory[Alert]):
+    class Meta:
+        model = Alert
+
+    clinic = factory.SubFactory(ClinicFactory)
+    patient = factory.SubFactory(PatientFactory, clinic=factory.SelfAttribute("..clinic"))
+    kind = Alert.Kind.SUICIDE_RISK
+    severity = Alert.Severity.CRITICAL
+    message = "PHQ-9 item 9 answered 1 of 3"
+    source_type = "questionnaire_response"
+    source_id = "1"

@@ -1,0 +1,129 @@
+"""Every read of the intake app, scoped to the actor (or, for patient links, to the token).
+
+Reads of answers, scores, assessments and decisions are clinical data: the selectors that
+return them record the READ audit event. Front desk never reaches them (CLINICAL_VIEW).
+"""
+
+from __future__ import annotations
+
+from django.db.models import Prefetch, Q, QuerySet
+
+from clinic.access import Actor, Perm
+from clinic.errors import NotFound
+from clinic.models import AuditEvent
+from clinic.services.audit import audit_record, audit_record_reads
+from clinic.tokens import token_hash
+
+from .models import Assessment, CandidacyDecision, FormInvitation, Questionnaire, QuestionnaireResponse, RiskAssessment
+
+
+def questionnaire_list(*, actor: Actor, perm: Perm = Perm.QUESTIONNAIRE_VIEW) -> QuerySet[Questionnaire]:
+    """Shipped definitions plus those of the actor's clinics."""
+    return Questionnaire.objects.filter(Q(clinic__isnull=True) | Q(clinic_id__in=actor.clinics_with(perm))).order_by(
+        "code", "-created_at", "-id"
+    )
+
+
+def questionnaire_get(*, actor: Actor, questionnaire_id: int, perm: Perm = Perm.QUESTIONNAIRE_VIEW) -> Questionnaire:
+    questionnaire = questionnaire_list(actor=actor, perm=perm).filter(pk=questionnaire_id).first()
+    if questionnaire is None:
+        raise NotFound()
+    return questionnaire
+
+
+def invitation_list(*, actor: Actor, patient_id: int) -> QuerySet[FormInvitation]:
+    return FormInvitation.objects.filter(
+        patient_id=patient_id, clinic_id__in=actor.clinics_with(Perm.INTAKE_INVITE)
+    ).prefetch_related("questionnaires")
+
+
+def invitation_get(*, actor: Actor, invitation_id: int) -> FormInvitation:
+    invitation = (
+        FormInvitation.objects.filter(pk=invitation_id, clinic_id__in=actor.clinics_with(Perm.INTAKE_INVITE))
+        .select_related("patient")
+        .first()
+    )
+    if invitation is None:
+        raise NotFound()
+    return invitation
+
+
+def invitation_for_token(token: str) -> FormInvitation:
+    """The link's invitation, or 404 for a token that never existed (no hint which part was wrong)."""
+    invitation = FormInvitation.objects.select_related("clinic", "patient").filter(token_hash=token_hash(token)).first()
+    if invitation is None:
+        raise NotFound("This link is not valid. Please check it or contact the clinic.", code="link_invalid")
+    return invitation
+
+
+def form_contents(invitation: FormInvitation) -> list[tuple[Questionnaire, QuestionnaireResponse | None]]:
+    """What the link asks for, in order, with any saved draft (the patient's own answers only)."""
+    responses = {r.questionnaire_id: r for r in invitation.responses.all()}
+    ordered = invitation.questionnaires.order_by("invitationquestionnaire__position")
+    return [(q, responses.get(q.pk)) for q in ordered]
+
+
+def assessment_list(*, actor: Actor) -> QuerySet[Assessment]:
+    return (
+        Assessment.objects.filter(clinic_id__in=actor.clinics_with(Perm.CLINICAL_VIEW))
+        .select_related("patient")
+        .prefetch_related(
+            Prefetch(
+                "decisions",
+                queryset=CandidacyDecision.objects.select_related("decided_by").order_by("decided_at", "id"),
+            ),
+            Prefetch("patient__risk_assessments", queryset=RiskAssessment.objects.order_by("-assessed_at", "-id")),
+        )
+        .order_by("-submitted_at", "-id")
+    )
+
+
+def assessments_audit_reads(*, actor: Actor, assessments: list[Assessment]) -> None:
+    audit_record_reads(
+        actor=actor, object_type="assessment", records=((a.clinic_id, a.patient_id, a.pk) for a in assessments)
+    )
+
+
+def assessment_get(
+    *, actor: Actor, assessment_id: int, perm: Perm = Perm.CLINICAL_VIEW, audit: bool = True
+) -> Assessment:
+    assessment = (
+        assessment_list(actor=actor)
+        .filter(pk=assessment_id, clinic_id__in=actor.clinics_with(perm))
+        .prefetch_related(
+            Prefetch(
+                "invitation__responses",
+                queryset=QuestionnaireResponse.objects.select_related("questionnaire").order_by("id"),
+            ),
+        )
+        .first()
+    )
+    if assessment is None:
+        raise NotFound()
+    if audit:
+        audit_record(
+            actor=actor,
+            action=AuditEvent.Action.READ,
+            object_type="assessment",
+            object_id=assessment.pk,
+            clinic_id=assessment.clinic_id,
+            patient_id=assessment.patient_id,
+        )
+    return assessment
+
+
+def risk_assessment_list(*, actor: Actor, patient_id: int) -> QuerySet[RiskAssessment]:
+    return (
+        RiskAssessment.objects.filter(patient_id=patient_id, clinic_id__in=actor.clinics_with(Perm.CLINICAL_VIEW))
+        .select_related("assessed_by")
+        .order_by("-assessed_at", "-id")
+    )
+
+
+def latest_risk_level(assessment: Assessment) -> str:
+    """The patient's latest clinician-entered suicide-risk level, else "not_assessed".
+
+    Uses the prefetched, newest-first ``patient.risk_assessments`` (no query per row).
+    """
+    latest = next(iter(assessment.patient.risk_assessments.all()), None)
+    return latest.level if latest else "not_assessed"

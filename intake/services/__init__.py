@@ -1,0 +1,1 @@
+"""Every write of the intake app: questionnaire definitions, patient links, answers, decisions."""

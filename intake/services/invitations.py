@@ -1,0 +1,205 @@
+"""Patient links: issuing and revoking them, and the candidacy status they drive.
+
+A link is for one patient and one purpose. Issuing a new intake link revokes the patient's
+older unsubmitted ones, so only one intake is ever open. A returning patient's candidacy
+questionnaires are pre-filled from their last submitted intake, for them to confirm.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from clinic.access import Actor, Perm
+from clinic.errors import Conflict
+from clinic.models import AuditEvent, CandidacyStatus, Patient
+from clinic.services.audit import audit_record
+from clinic.tokens import new_token
+from intake import engine
+from intake.models import (
+    Assessment,
+    CandidacyDecision,
+    FormInvitation,
+    InvitationQuestionnaire,
+    Questionnaire,
+    QuestionnaireResponse,
+)
+
+from .questionnaires import questionnaire_set
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    invitation: FormInvitation
+    token: str  # shown once, never stored
+
+    @property
+    def url(self) -> str:
+        return link_url(self.token)
+
+
+def link_url(token: str) -> str:
+    return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/forms/{token}/"
+
+
+def set_questionnaires(invitation: FormInvitation, questionnaires: list[Questionnaire]) -> None:
+    InvitationQuestionnaire.objects.bulk_create(
+        InvitationQuestionnaire(invitation=invitation, questionnaire=q, position=i)
+        for i, q in enumerate(questionnaires)
+    )
+
+
+def _prefill(invitation: FormInvitation, questionnaires: list[Questionnaire], previous: FormInvitation) -> None:
+    """Copy the candidacy answers of the previous intake into drafts the patient must confirm.
+
+    Symptom instruments are not copied: they ask about the last weeks and must be answered anew.
+    """
+    earlier = {
+        r.questionnaire.code: r
+        for r in previous.responses.select_related("questionnaire").filter(
+            status=QuestionnaireResponse.Status.SUBMITTED
+        )
+    }
+    drafts = []
+    for questionnaire in questionnaires:
+        source = earlier.get(questionnaire.code)
+        if questionnaire.kind != Questionnaire.Kind.CANDIDACY or source is None:
+            continue
+        # Re-check against the new definition version; anything no longer valid is left out.
+        cleaned = engine.clean_answers(questionnaire.definition, source.answers, complete=False)
+        answers = {k: v for k, v in cleaned.answers.items() if k not in cleaned.errors}
+        drafts.append(
+            QuestionnaireResponse(
+                invitation=invitation,
+                clinic_id=invitation.clinic_id,
+                patient_id=invitation.patient_id,
+                questionnaire=questionnaire,
+                answers=answers,
+                prefilled=True,
+            )
+        )
+    QuestionnaireResponse.objects.bulk_create(drafts)
+
+
+@transaction.atomic
+def intake_invitation_issue(*, actor: Actor, patient: Patient) -> IssuedLink:
+    actor.require(Perm.INTAKE_INVITE, patient.clinic_id)
+    if patient.is_archived:
+        raise Conflict("This patient is archived.", code="patient_archived")
+    clinic = patient.clinic
+    now = timezone.now()
+    FormInvitation.objects.filter(
+        patient=patient, purpose=FormInvitation.Purpose.INTAKE, submitted_at__isnull=True, revoked_at__isnull=True
+    ).update(revoked_at=now)
+    previous = (
+        FormInvitation.objects.filter(
+            patient=patient, purpose=FormInvitation.Purpose.INTAKE, submitted_at__isnull=False
+        )
+        .order_by("-submitted_at")
+        .first()
+    )
+    questionnaires = questionnaire_set(clinic_id=clinic.pk)
+    token, digest = new_token()
+    invitation = FormInvitation.objects.create(
+        clinic=clinic,
+        patient=patient,
+        purpose=FormInvitation.Purpose.INTAKE,
+        token_hash=digest,
+        prefilled_from=previous,
+        created_by=actor.user,
+        created_at=now,
+        expires_at=now + dt.timedelta(days=clinic.intake_link_valid_days),
+    )
+    set_questionnaires(invitation, questionnaires)
+    if previous is not None:
+        _prefill(invitation, questionnaires, previous)
+    audit_record(
+        actor=actor,
+        action=AuditEvent.Action.CREATE,
+        object_type="form_invitation",
+        object_id=invitation.pk,
+        clinic_id=clinic.pk,
+        patient_id=patient.pk,
+    )
+    candidacy_refresh(patient=patient)
+    return IssuedLink(invitation=invitation, token=token)
+
+
+@transaction.atomic
+def invitation_revoke(*, actor: Actor, invitation: FormInvitation) -> FormInvitation:
+    actor.require(Perm.INTAKE_INVITE, invitation.clinic_id)
+    if invitation.submitted_at is not None:
+        raise Conflict("This link was already used.", code="already_submitted")
+    if invitation.revoked_at is None:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=actor,
+            action=AuditEvent.Action.UPDATE,
+            object_type="form_invitation",
+            object_id=invitation.pk,
+            clinic_id=invitation.clinic_id,
+            patient_id=invitation.patient_id,
+            changed_fields=["revoked_at"],
+        )
+        candidacy_refresh(patient=invitation.patient)
+    return invitation
+
+
+def governing_decision(patient_id: int) -> CandidacyDecision | None:
+    """The patient's most recent decision: it governs until a newer one is made."""
+    return CandidacyDecision.objects.filter(assessment__patient_id=patient_id).order_by("-decided_at", "-id").first()
+
+
+def candidacy_refresh(*, patient: Patient, now: dt.datetime | None = None) -> None:
+    """Recompute the patient's candidacy status from links, assessments and decisions.
+
+    A valid approval governs even while a re-assessment is under way; otherwise an open intake
+    link shows its progress, an undecided assessment reads "submitted", and the latest decision
+    speaks. "Expired" is derived when read (``Patient.candidacy_status_now``).
+    """
+    now = now or timezone.now()
+    decision = governing_decision(patient.pk)
+    latest_assessment = Assessment.objects.filter(patient=patient).order_by("-submitted_at", "-id").first()
+    open_intake = (
+        FormInvitation.objects.filter(
+            patient=patient,
+            purpose=FormInvitation.Purpose.INTAKE,
+            submitted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    status, modalities, expires_at = CandidacyStatus.NOT_STARTED, [], None
+    approval_valid = (
+        decision is not None
+        and decision.decision == CandidacyDecision.Decision.APPROVED
+        and decision.expires_at is not None
+        and decision.expires_at > now
+    )
+    if approval_valid:
+        status, modalities, expires_at = CandidacyStatus.APPROVED, decision.modalities, decision.expires_at
+    elif open_intake is not None and (
+        latest_assessment is None or open_intake.created_at > latest_assessment.submitted_at
+    ):
+        status = CandidacyStatus.IN_PROGRESS if open_intake.first_saved_at else CandidacyStatus.INVITED
+    elif latest_assessment is not None and not latest_assessment.decisions.exists():
+        status = CandidacyStatus.SUBMITTED
+    elif decision is not None:
+        status = decision.decision
+        if decision.decision == CandidacyDecision.Decision.APPROVED:
+            modalities, expires_at = decision.modalities, decision.expires_at
+    Patient.objects.filter(pk=patient.pk).update(
+        candidacy_status=status, candidacy_modalities=modalities, candidacy_expires_at=expires_at
+    )
+    patient.candidacy_status, patient.candidacy_modalities, patient.candidacy_expires_at = (
+        status,
+        modalities,
+        expires_at,
+    )

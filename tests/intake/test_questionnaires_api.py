@@ -1,0 +1,91 @@
+"""Questionnaire definitions over HTTP: the shipped ones, and a clinic's own, validated."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from clinic.access import Role
+from intake.models import FormInvitation, Questionnaire
+from tests.factories.clinic import PatientFactory
+from tests.factories.intake import CUSTOM_DEFINITION, QuestionnaireFactory
+
+
+@pytest.fixture
+def admin(clinic, make_staff, client_for):
+    return client_for(make_staff(clinic, Role.CLINIC_ADMIN))
+
+
+def test_staff_see_the_shipped_instruments(clinic, make_staff, client_for):
+    body = client_for(make_staff(clinic, Role.FRONT_DESK)).get("/api/v1/questionnaires/?page_size=50").json()
+    codes = {q["code"] for q in body["results"]}
+    assert {"phq9", "gad7", "pcl5", "medical-history", "current-medications", "antidepressant-trials"} <= codes
+    phq9 = next(q for q in body["results"] if q["code"] == "phq9")
+    assert phq9["items"][0]["text"] == "Little interest or pleasure in doing things"
+    assert phq9["clinic"] is None
+
+
+def test_admin_adds_a_valid_definition(admin, clinic):
+    response = admin.post(
+        "/api/v1/questionnaires/", {"definition": CUSTOM_DEFINITION, "in_intake": True}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["clinic"] == clinic.pk
+    assert response.json()["kind"] == "custom"
+    duplicate = admin.post("/api/v1/questionnaires/", {"definition": CUSTOM_DEFINITION}, format="json")
+    assert duplicate.status_code == 409
+
+
+def test_invalid_definition_is_refused_with_paths(admin):
+    broken = copy.deepcopy(CUSTOM_DEFINITION)
+    broken["item"].append({"linkId": "sleep-hours", "type": "choice", "text": "dup"})
+    response = admin.post("/api/v1/questionnaires/", {"definition": broken}, format="json")
+    assert response.status_code == 400
+    assert any(key.startswith("definition.item.1") for key in response.json()["errors"])
+    assert not Questionnaire.objects.filter(clinic__isnull=False).exists()
+
+
+def test_clinic_cannot_claim_a_scoring_rule(admin):
+    response = admin.post(
+        "/api/v1/questionnaires/", {"definition": {**CUSTOM_DEFINITION, "scoring": "phq9"}}, format="json"
+    )
+    assert response.status_code == 400
+
+
+def test_clinic_definition_in_intake_is_asked_in_the_next_link(clinic, admin, make_staff, client_for):
+    QuestionnaireFactory(clinic=clinic, code="clinic-sleep", in_intake=True)
+    front_desk = client_for(make_staff(clinic, Role.FRONT_DESK))
+    patient = PatientFactory(clinic=clinic)
+    front_desk.post(f"/api/v1/patients/{patient.pk}/intake-invitations/")
+    codes = set(FormInvitation.objects.get(patient=patient).questionnaires.values_list("code", flat=True))
+    assert "clinic-sleep" in codes and "phq9" in codes
+
+
+def test_definitions_are_never_edited_only_flags(admin, clinic):
+    questionnaire = QuestionnaireFactory(clinic=clinic)
+    response = admin.patch(f"/api/v1/questionnaires/{questionnaire.pk}/", {"definition": {"title": "x"}}, format="json")
+    assert response.status_code == 400
+    assert (
+        admin.patch(f"/api/v1/questionnaires/{questionnaire.pk}/", {"active": False}, format="json").json()["active"]
+        is False
+    )
+
+
+def test_shipped_definitions_cannot_be_deactivated_by_a_clinic(admin):
+    phq9 = Questionnaire.objects.get(clinic__isnull=True, code="phq9")
+    assert admin.patch(f"/api/v1/questionnaires/{phq9.pk}/", {"active": False}, format="json").status_code == 409
+
+
+@pytest.mark.parametrize(("role", "status"), [(Role.FRONT_DESK, 403), (Role.NURSE, 403), (Role.PRESCRIBER, 403)])
+def test_only_admins_add_definitions(role, status, clinic, make_staff, client_for):
+    client = client_for(make_staff(clinic, role))
+    assert (
+        client.post("/api/v1/questionnaires/", {"definition": CUSTOM_DEFINITION}, format="json").status_code == status
+    )
+
+
+def test_other_clinics_definitions_are_invisible(clinic, other_clinic, make_staff, client_for):
+    theirs = QuestionnaireFactory(clinic=other_clinic)
+    client = client_for(make_staff(clinic, Role.NURSE))
+    assert client.get(f"/api/v1/questionnaires/{theirs.pk}/").status_code == 404
