@@ -9,7 +9,9 @@ from django.core.management import CommandError, call_command
 
 from clinic import demo
 from clinic.access import Role
-from clinic.models import AuditEvent, Clinic, OpeningHours, Patient, Room, StaffMember
+from clinic.models import AuditEvent, CandidacyStatus, Clinic, OpeningHours, Patient, Room, StaffMember
+from intake.demo import DEMO_STATUSES
+from intake.models import Assessment
 
 
 def test_bootstrap_creates_clinic_hours_and_first_admin(db):
@@ -47,11 +49,16 @@ def test_bootstrap_refuses_bad_input_and_creates_nothing(db, args, message):
 def test_seed_demo_is_idempotent_and_prints_logins(db):
     out = io.StringIO()
     call_command("seed_demo", stdout=out)
+    assessments = Assessment.objects.count()
     call_command("seed_demo", stdout=io.StringIO())
     clinic = Clinic.objects.get(name=demo.DEMO_CLINIC_NAME)
     assert Clinic.objects.count() == 1
     assert Room.objects.filter(clinic=clinic).count() == len(demo.DEMO_ROOMS)
-    assert Patient.objects.filter(clinic=clinic).count() == len(demo.DEMO_PATIENTS)
+    assert Patient.objects.filter(clinic=clinic).count() == len(DEMO_STATUSES)
+    assert Assessment.objects.count() == assessments
+    statuses = {p.candidacy_status_now() for p in Patient.objects.filter(clinic=clinic)}
+    assert statuses == set(CandidacyStatus.values)
+    assert "/forms/" in out.getvalue()
     roles = {r for m in StaffMember.objects.filter(clinic=clinic) for r in m.roles}
     assert roles == set(Role.values)
     modalities = {m for room in Room.objects.filter(clinic=clinic) for m in room.modalities}

@@ -89,3 +89,31 @@ def test_other_clinics_definitions_are_invisible(clinic, other_clinic, make_staf
     theirs = QuestionnaireFactory(clinic=other_clinic)
     client = client_for(make_staff(clinic, Role.NURSE))
     assert client.get(f"/api/v1/questionnaires/{theirs.pk}/").status_code == 404
+
+
+def test_admin_site_adds_a_validated_definition(client, clinic, make_staff):
+    member = make_staff(clinic, Role.CLINIC_ADMIN)
+    member.user.is_staff = True
+    member.user.save()
+    client.force_login(member.user)
+    import json
+
+    ok = client.post(
+        "/admin/intake/questionnaire/add/",
+        {"clinic": clinic.pk, "definition": json.dumps(CUSTOM_DEFINITION), "in_intake": "on", "active": "on"},
+    )
+    assert ok.status_code == 302
+    assert Questionnaire.objects.filter(clinic=clinic, code="clinic-sleep").exists()
+    broken = {**CUSTOM_DEFINITION, "code": "other", "item": [{"linkId": "x", "type": "choice", "text": "No options"}]}
+    refused = client.post(
+        "/admin/intake/questionnaire/add/",
+        {"clinic": clinic.pk, "definition": json.dumps(broken), "active": "on"},
+        follow=True,
+    )
+    assert not Questionnaire.objects.filter(code="other").exists()
+    assert "definition.item.0" in str([str(m) for m in refused.context["messages"]]), [
+        str(m) for m in refused.context["messages"]
+    ]
+    shipped = Questionnaire.objects.get(clinic__isnull=True, code="phq9")
+    assert client.get(f"/admin/intake/questionnaire/{shipped.pk}/change/").status_code == 200
+    assert client.post(f"/admin/intake/questionnaire/{shipped.pk}/change/", {"active": ""}).status_code == 403

@@ -11,8 +11,11 @@ class Command(BaseCommand):
     help = "Create (or complete) the demo clinic, its staff logins and patients, and print the logins."
 
     def handle(self, *args, **options):
+        from intake.demo import seed_intake
+
         with transaction.atomic():
             context = demo.seed_clinic()
+            link = seed_intake(context)
         base = settings.PUBLIC_BASE_URL.rstrip("/")
         self.stdout.write(self.style.SUCCESS(f"Demo clinic ready: {context.clinic.name} (id {context.clinic.pk})"))
         self.stdout.write(f"  API:       {base}/api/v1/")
@@ -21,6 +24,12 @@ class Command(BaseCommand):
         self.stdout.write(f"  Logins (password for all: {demo.DEMO_PASSWORD}):")
         for role, (username, *_names) in demo.DEMO_USERS.items():
             self.stdout.write(f"    {role.label:<22} {username}")
+        if link is not None:
+            self.stdout.write(
+                f"  A patient's intake link (Drew Halvorsen, valid {link.invitation.expires_at:%Y-%m-%d}):"
+            )
+            self.stdout.write(f"    {link.url}")
+            self.stdout.write(f"    (as JSON: {base}/api/v1/forms/{link.token}/)")
         self.stdout.write(
             f"  Get a token:  curl -s -X POST {base}/api/v1/auth/token/ -H 'Content-Type: application/json' "
             f'-d \'{{"username": "demo-frontdesk", "password": "{demo.DEMO_PASSWORD}"}}\''
