@@ -104,7 +104,6 @@ ROLE_PERMISSIONS: dict[str, frozenset[Perm]] = {
             Perm.AUDIT_VIEW,
             Perm.QUESTIONNAIRE_VIEW,
             Perm.QUESTIONNAIRE_MANAGE,
-            Perm.SCHEDULE_VIEW,
             Perm.SCHEDULING_CONFIGURE,
             Perm.NOTIFICATION_VIEW,
         }

@@ -64,7 +64,10 @@ class ClinicScopedAdmin(admin.ModelAdmin):
             return True
         if obj is None:
             return bool(clinic_ids)
-        return getattr(obj, self.clinic_field) in clinic_ids
+        return self.object_clinic_id(obj) in clinic_ids
+
+    def object_clinic_id(self, obj) -> int:
+        return getattr(obj, self.clinic_field)
 
     def has_module_permission(self, request):
         return request.user.is_active and self._may_administer(request)

@@ -445,3 +445,28 @@ class Alert(models.Model):
     @property
     def is_open(self) -> bool:
         return self.acknowledged_at is None
+
+
+class IdempotencyKey(models.Model):
+    """A client's ``Idempotency-Key`` for a POST, claimed in the same transaction as the work.
+
+    Stores a reference to what was created, not the response body, so no patient data is copied
+    here; a replay re-renders the resource as it is now, with the original status code.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    method = models.CharField(max_length=10)
+    path = models.CharField(max_length=300)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    resource_type = models.CharField(max_length=60)
+    resource_ids = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique_per_user")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_created_idx")]
+
+    def __str__(self) -> str:
+        return f"idempotency key {self.pk}"

@@ -81,3 +81,59 @@ def test_migrate_and_seed_on_sqlite_then_a_worker_runs_tasks_without_redis(tmp_p
     assert "filesystem" in text  # the embedded broker, not Redis
     assert "beat: Starting" in text
     assert "clinic.tasks.purge_expired_auth_tokens" in text and "succeeded" in text
+
+
+SQLITE_RACE = """
+import datetime as dt, threading
+from django.db import connections
+from django.utils import timezone
+from clinic.access import Actor, Role
+from clinic.errors import ApplicationError
+from clinic.models import Clinic, Patient, Room, StaffMember
+from scheduling.models import Session, TreatmentType
+from scheduling.services.booking import session_book
+
+clinic = Clinic.objects.get()
+iv = TreatmentType.objects.get(clinic=clinic, modality="iv_ketamine")
+room = Room.objects.filter(clinic=clinic, modalities__icontains="iv_ketamine").order_by("id").first()
+StaffMember.objects.filter(clinic=clinic).update(max_concurrent_sessions=20)
+desk = Actor.for_user(StaffMember.objects.get(clinic=clinic, user__username="demo-frontdesk").user)
+patients = []
+for i in range(8):
+    p = Patient.objects.create(clinic=clinic, first_name=f"Race{i}", last_name="Test", date_of_birth=dt.date(1980, 1, 1),
+                               sex_at_birth="female", candidacy_status="approved", candidacy_modalities=["iv_ketamine"],
+                               candidacy_expires_at=timezone.now() + dt.timedelta(days=365))
+    patients.append(p)
+day = timezone.localdate(timezone.now(), clinic.tz) + dt.timedelta(days=30)
+while day.weekday() > 4:
+    day += dt.timedelta(days=1)
+start = dt.datetime.combine(day, dt.time(11), tzinfo=clinic.tz)
+barrier = threading.Barrier(len(patients))
+results = []
+def run(p):
+    try:
+        barrier.wait()
+        session_book(actor=desk, patient=p, treatment_type=iv, starts_at=start, room_id=room.pk)
+        results.append("booked")
+    except ApplicationError as exc:
+        results.append(exc.code)
+    finally:
+        connections.close_all()
+threads = [threading.Thread(target=run, args=(p,)) for p in patients]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print("RESULT", sorted(results), Session.objects.filter(room=room, starts_at=start, status="booked").count())
+"""
+
+
+@pytest.mark.slow
+def test_sqlite_serialises_concurrent_bookings(tmp_path):
+    assert _manage(tmp_path, "migrate", "--noinput").returncode == 0
+    assert _manage(tmp_path, "seed_demo").returncode == 0
+    race = _manage(tmp_path, "shell", "-c", SQLITE_RACE)
+    assert race.returncode == 0, race.stderr
+    line = next(line for line in race.stdout.splitlines() if line.startswith("RESULT"))
+    assert (
+        line == "RESULT ['booked', 'room_unavailable', 'room_unavailable', 'room_unavailable', "
+        "'room_unavailable', 'room_unavailable', 'room_unavailable', 'room_unavailable'] 1"
+    )

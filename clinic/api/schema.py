@@ -4,12 +4,13 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
-from clinic.models import Alert, Room
+from clinic.models import Alert, Modality, Room
 
 # Choice sets that share a field name ("kind") get distinct enum names in the schema;
 # SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] points at these module-level lists.
 ROOM_KIND_CHOICES = Room.Kind.choices
 ALERT_KIND_CHOICES = Alert.Kind.choices
+MODALITY_CHOICES = Modality.choices
 
 
 class ProblemSerializer(serializers.Serializer):

@@ -50,6 +50,23 @@ class ClinicField(serializers.Field):
         return value
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date-time that must carry its UTC offset: a bare "10:00" is ambiguous across zones and DST."""
+
+    default_error_messages = {"naive": "Include the UTC offset, e.g. 2027-03-01T10:00:00-05:00."}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and value and not _has_offset(value):
+            self.fail("naive")
+        return super().to_internal_value(value)
+
+
+def _has_offset(value: str) -> bool:
+    import re
+
+    return bool(re.search(r"(Z|[+-]\d{2}:?\d{2})$", value.strip()))
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses unknown fields, so a typo ("frist_name") is an error instead of silently ignored."""
 

@@ -217,6 +217,9 @@ SPECTACULAR_SETTINGS = {
         "RoomKindEnum": "clinic.api.schema.ROOM_KIND_CHOICES",
         "AlertKindEnum": "clinic.api.schema.ALERT_KIND_CHOICES",
         "QuestionnaireKindEnum": "intake.api.schema.QUESTIONNAIRE_KIND_CHOICES",
+        "AssessmentStatusEnum": "intake.api.schema.ASSESSMENT_STATUS_CHOICES",
+        "ModalityEnum": "clinic.api.schema.MODALITY_CHOICES",
+        "SessionStatusEnum": "scheduling.api.schema.SESSION_STATUS_CHOICES",
     },
     "AUTHENTICATION_WHITELIST": [
         "clinic.authentication.BearerTokenAuthentication",

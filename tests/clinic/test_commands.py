@@ -59,6 +59,10 @@ def test_seed_demo_is_idempotent_and_prints_logins(db):
     statuses = {p.candidacy_status_now() for p in Patient.objects.filter(clinic=clinic)}
     assert statuses == set(CandidacyStatus.values)
     assert "/forms/" in out.getvalue()
+    from scheduling.models import Course, Session
+
+    assert Course.objects.filter(patient__clinic=clinic).count() == 2
+    assert Session.objects.filter(clinic=clinic, status="booked").count() >= 18
     roles = {r for m in StaffMember.objects.filter(clinic=clinic) for r in m.roles}
     assert roles == set(Role.values)
     modalities = {m for room in Room.objects.filter(clinic=clinic) for m in room.modalities}

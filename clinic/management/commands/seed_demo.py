@@ -12,12 +12,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         from intake.demo import seed_intake
+        from scheduling.demo import seed_schedule
 
         with transaction.atomic():
             context = demo.seed_clinic()
             link = seed_intake(context)
+            booked = seed_schedule(context)
         base = settings.PUBLIC_BASE_URL.rstrip("/")
         self.stdout.write(self.style.SUCCESS(f"Demo clinic ready: {context.clinic.name} (id {context.clinic.pk})"))
+        if booked:
+            self.stdout.write(
+                f"  Booked {booked} demo sessions over the next fortnight, two induction series among them."
+            )
         self.stdout.write(f"  API:       {base}/api/v1/")
         self.stdout.write(f"  API docs:  {base}/api/v1/docs/   (log in at {base}/api/v1/auth/session/login/ first)")
         self.stdout.write(f"  Admin:     {base}/admin/")

@@ -1,0 +1,1 @@
+"""Every write of the scheduling app: treatment types, availability, bookings, series, lifecycle."""

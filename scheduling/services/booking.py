@@ -1,0 +1,239 @@
+"""Booking sessions: one at a time or a whole course, never two in one chair or for one patient.
+
+The checks run in the contract's order, so a client always hears about the most fundamental
+problem first: archived patient, candidacy, REMS enrollment, opening hours, clinician, room,
+patient. Then the insert; on PostgreSQL the exclusion constraints are the last word under any
+concurrency (a violation becomes the same 409), and the clinician's supervision limit is
+checked under a lock on their membership row. On SQLite, IMMEDIATE transactions serialise
+bookings so the checks themselves are safe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinic.access import Actor, Perm
+from clinic.errors import Conflict, RuleViolation
+from clinic.models import AuditEvent, CandidacyStatus, Modality, Patient, StaffMember
+from clinic.services.audit import audit_record
+from scheduling import availability
+from scheduling.models import Session, SessionEvent, TreatmentType
+from scheduling.selectors import SchedulingContext, scheduling_context
+
+logger = logging.getLogger(__name__)
+
+CONSTRAINT_CODES = {
+    "session_no_room_overlap": ("room_unavailable", "The room is taken at that time."),
+    "session_no_patient_overlap": ("patient_overlap", "The patient has another session at that time."),
+}
+
+
+class BookingRefused(Conflict):
+    """409 with the contract's code (outside_hours, clinician_unavailable, room_unavailable, ...)."""
+
+
+def check_patient_may_be_booked(patient: Patient, treatment_type: TreatmentType, starts_at: dt.datetime) -> None:
+    """The patient-level refusals, in the contract's order (archived, candidacy, REMS)."""
+    if patient.is_archived:
+        raise Conflict("This patient is archived.", code="patient_archived")
+    modality = treatment_type.modality
+    approved = (
+        patient.candidacy_status == CandidacyStatus.APPROVED
+        and modality in (patient.candidacy_modalities or [])
+        and patient.candidacy_expires_at is not None
+        and patient.candidacy_expires_at > starts_at
+    )
+    if not approved:
+        raise RuleViolation(
+            f"No prescriber approval for {Modality(modality).label} valid on that date "
+            f"(candidacy is {patient.candidacy_status_now()}).",
+            code="candidacy_not_approved",
+        )
+    if treatment_type.requires_rems_enrollment and not patient.rems_patient_id:
+        raise RuleViolation(
+            "Esketamine is given only to patients enrolled in the REMS: record the REMS patient id first.",
+            code="rems_enrollment_missing",
+        )
+
+
+def _check_hours(ctx: SchedulingContext, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> None:
+    if start <= now:
+        raise BookingRefused("The start is in the past.", code="outside_hours")
+    if not availability.within_opening_hours(start, end, ctx.tz, ctx.opening_hours, ctx.closures):
+        raise BookingRefused("The clinic is closed for part of that time.", code="outside_hours")
+
+
+def _least_loaded(ids: list[int], load: dict[int, int]) -> list[int]:
+    return sorted(ids, key=lambda pk: (load.get(pk, 0), pk))
+
+
+def _clinician_candidates(
+    ctx: SchedulingContext, start: dt.datetime, end: dt.datetime, requested: int | None
+) -> list[int]:
+    def fits(staff_id: int) -> bool:
+        c = ctx.clinician_inputs[staff_id]
+        return availability.clinician_is_available(c, start, end, ctx.tz) and availability.clinician_has_capacity(
+            c, start, end
+        )
+
+    if requested is not None:
+        if requested not in ctx.clinician_inputs or not fits(requested):
+            raise BookingRefused("That clinician is not available or is at their limit.", code="clinician_unavailable")
+        return [requested]
+    candidates = [pk for pk in ctx.clinician_inputs if fits(pk)]
+    if not candidates:
+        raise BookingRefused("No clinician is available with room to supervise.", code="clinician_unavailable")
+    return _least_loaded(candidates, ctx.load_on(start.astimezone(ctx.tz).date(), attr="clinician_id"))
+
+
+def _room(ctx: SchedulingContext, start: dt.datetime, occupied_until: dt.datetime, requested: int | None) -> int:
+    def free(room_id: int) -> bool:
+        return availability.room_is_free(ctx.room_inputs[room_id], start, occupied_until)
+
+    if requested is not None:
+        if requested not in ctx.room_inputs or not free(requested):
+            raise BookingRefused("That room is busy or not equipped for this treatment.", code="room_unavailable")
+        return requested
+    free_rooms = [pk for pk in ctx.room_inputs if free(pk)]
+    if not free_rooms:
+        raise BookingRefused("No suitable room is free for the session and its turnover.", code="room_unavailable")
+    return _least_loaded(free_rooms, ctx.load_on(start.astimezone(ctx.tz).date(), attr="room_id"))[0]
+
+
+def _lock_clinician_with_capacity(candidates: list[int], start: dt.datetime, end: dt.datetime) -> int:
+    """Take the first candidate still under their limit once their row is locked.
+
+    The context was read before the lock; a concurrent booking may have used the last place, so
+    the count is taken again under the lock (READ COMMITTED sees the other's committed row).
+    """
+    for staff_id in candidates:
+        member = StaffMember.objects.select_for_update().get(pk=staff_id)
+        overlapping = list(
+            Session.objects.filter(
+                clinician_id=staff_id, status__in=Session.ACTIVE, starts_at__lt=end, ends_at__gt=start
+            ).values_list("starts_at", "ends_at")
+        )
+        if availability.max_concurrency(overlapping, start, end) < member.max_concurrent_sessions:
+            return staff_id
+    raise BookingRefused("The clinician reached their limit of concurrent sessions.", code="clinician_unavailable")
+
+
+@dataclass(frozen=True)
+class Placement:
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    occupied_until: dt.datetime
+    room_id: int
+    clinician_id: int
+
+
+def place(
+    ctx: SchedulingContext,
+    start: dt.datetime,
+    *,
+    room_id: int | None = None,
+    clinician_id: int | None = None,
+    now: dt.datetime | None = None,
+    lock: bool = True,
+) -> Placement:
+    """Choose (or check) room and clinician for a start, raising the first refusal in contract order."""
+    now = now or timezone.now()
+    end = start + ctx.duration
+    occupied_until = end + ctx.turnover
+    _check_hours(ctx, start, end, now)
+    clinicians = _clinician_candidates(ctx, start, end, clinician_id)
+    room = _room(ctx, start, occupied_until, room_id)
+    if ctx.patient_input is not None and not availability.patient_is_free(ctx.patient_input, start, end):
+        raise BookingRefused(
+            "The patient has another session at that time or too close to it "
+            f"(at least {ctx.treatment_type.min_hours_between} hours apart).",
+            code="patient_overlap",
+        )
+    clinician = _lock_clinician_with_capacity(clinicians, start, end) if lock else clinicians[0]
+    return Placement(start, end, occupied_until, room, clinician)
+
+
+def insert_session(
+    ctx: SchedulingContext,
+    patient: Patient,
+    placement: Placement,
+    *,
+    actor: Actor,
+    course=None,
+    sequence: int | None = None,
+) -> Session:
+    session = Session(
+        clinic=ctx.clinic,
+        patient=patient,
+        treatment_type=ctx.treatment_type,
+        room_id=placement.room_id,
+        clinician_id=placement.clinician_id,
+        course=course,
+        sequence=sequence,
+        starts_at=placement.starts_at,
+        ends_at=placement.ends_at,
+        occupied_until=placement.occupied_until,
+        created_by=actor.user,
+    )
+    try:
+        with transaction.atomic():
+            session.save()
+    except IntegrityError as exc:
+        name = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+        if name in CONSTRAINT_CODES:
+            code, detail = CONSTRAINT_CODES[name]
+            raise BookingRefused(detail, code=code) from exc
+        raise
+    SessionEvent.objects.create(
+        session=session,
+        kind=SessionEvent.Kind.BOOKED,
+        actor=actor.user,
+        details={
+            "starts_at": session.starts_at.isoformat(),
+            "room": session.room_id,
+            "clinician": session.clinician_id,
+        },
+    )
+    audit_record(
+        actor=actor,
+        action=AuditEvent.Action.CREATE,
+        object_type="session",
+        object_id=session.pk,
+        clinic_id=ctx.clinic.pk,
+        patient_id=patient.pk,
+    )
+    return session
+
+
+def lock_patient(patient: Patient) -> Patient:
+    """Serialise bookings per patient, so the minimum-interval rule holds under concurrency."""
+    return Patient.objects.select_for_update().select_related("clinic").get(pk=patient.pk)
+
+
+@transaction.atomic
+def session_book(
+    *,
+    actor: Actor,
+    patient: Patient,
+    treatment_type: TreatmentType,
+    starts_at: dt.datetime,
+    room_id: int | None = None,
+    clinician_id: int | None = None,
+) -> Session:
+    """Book one session; room and clinician are chosen (least loaded first) when not given."""
+    actor.require(Perm.SCHEDULE_MANAGE, patient.clinic_id)
+    patient = lock_patient(patient)
+    check_patient_may_be_booked(patient, treatment_type, starts_at)
+    end = starts_at + dt.timedelta(minutes=treatment_type.duration_minutes)
+    ctx = scheduling_context(
+        clinic=patient.clinic, treatment_type=treatment_type, start=starts_at, end=end, patient=patient
+    )
+    placement = place(ctx, starts_at, room_id=room_id, clinician_id=clinician_id)
+    session = insert_session(ctx, patient, placement, actor=actor)
+    logger.info("session.booked", extra={"session_id": session.pk, "clinic_id": patient.clinic_id})
+    return session

@@ -1,0 +1,295 @@
+"""Booking over HTTP: every refusal code in the contract's order, assignment, idempotency, roles."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from clinic.access import Role
+from clinic.models import AuditEvent
+from scheduling.models import Session, SessionEvent
+from tests.factories.clinic import ClosureFactory, PatientFactory, RoomFactory
+from tests.factories.scheduling import ClinicianFactory, SessionFactory, TimeOffFactory
+from tests.scheduling.helpers import approve, book, local
+
+
+def test_book_assigns_room_and_clinician_and_answers_in_local_time(world):
+    response = book(world.front_desk, world, world.iv, local(2027, 3, 2, 10))
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["start"] == "2027-03-02T10:00:00-05:00"
+    assert body["end"] == "2027-03-02T11:30:00-05:00"
+    assert body["occupied_until"] == "2027-03-02T11:45:00-05:00"
+    assert (body["room"], body["clinician"], body["status"]) == (world.room.pk, world.nurse.pk, "booked")
+    session = Session.objects.get()
+    assert SessionEvent.objects.get(session=session).kind == "booked"
+    assert AuditEvent.objects.filter(object_type="session", action="create", patient=world.patient).exists()
+
+
+def test_start_without_offset_is_refused(world):
+    response = world.front_desk.post(
+        "/api/v1/sessions/",
+        {"patient": world.patient.pk, "treatment_type": world.iv.pk, "start": "2027-03-02T10:00:00"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "UTC offset" in response.json()["errors"]["start"][0]
+
+
+# --- each refusal, in the contract's order -------------------------------------------------------
+
+
+def test_archived_patient_is_refused_first(world):
+    world.patient.archived_at = timezone.now()
+    world.patient.save()
+    # Also in the past: the archived refusal still comes first.
+    response = book(world.front_desk, world, world.iv, local(2027, 2, 1, 10))
+    assert response.status_code == 409
+    assert response.json()["code"] == "patient_archived"
+
+
+@pytest.mark.parametrize(
+    "setup",
+    ["never_approved", "other_modality", "expires_before_session"],
+)
+def test_candidacy_not_approved(world, setup):
+    patient = PatientFactory(clinic=world.clinic, rems_patient_id="R")
+    if setup == "other_modality":
+        approve(patient, "esketamine_nasal")
+    elif setup == "expires_before_session":
+        approve(patient, until=local(2027, 3, 3, 0))
+    response = book(world.front_desk, patient, world.iv, local(2027, 3, 4, 10))
+    assert response.status_code == 422
+    assert response.json()["code"] == "candidacy_not_approved"
+
+
+def test_esketamine_needs_a_rems_patient_id(world):
+    world.patient.rems_patient_id = ""
+    world.patient.save()
+    response = book(world.front_desk, world, world.esketamine, local(2027, 3, 2, 10))
+    assert response.status_code == 422
+    assert response.json()["code"] == "rems_enrollment_missing"
+    assert book(world.front_desk, world, world.iv, local(2027, 3, 2, 10)).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "start",
+    [
+        local(2027, 3, 1, 11),  # an hour ago
+        local(2027, 3, 2, 7, 45),  # before opening
+        local(2027, 3, 2, 18, 45),  # would end at 20:15, after closing
+    ],
+)
+def test_outside_hours(world, start):
+    response = book(world.front_desk, world, world.iv, start)
+    assert response.status_code == 409
+    assert response.json()["code"] == "outside_hours"
+
+
+def test_closure_day_is_outside_hours(world):
+    ClosureFactory(clinic=world.clinic, starts_on=dt.date(2027, 3, 2), ends_on=dt.date(2027, 3, 2))
+    assert book(world.front_desk, world, world.iv, local(2027, 3, 2, 10)).json()["code"] == "outside_hours"
+
+
+def test_clinician_outside_their_window_or_on_leave_or_at_limit(world):
+    part_timer = ClinicianFactory(clinic=world.clinic, windows=[(1, dt.time(13), dt.time(17))])  # Tuesdays 13-17
+    refused = book(world.front_desk, world, world.iv, local(2027, 3, 2, 10), clinician=part_timer.pk)
+    assert refused.json()["code"] == "clinician_unavailable"
+    assert book(world.front_desk, world, world.iv, local(2027, 3, 2, 13), clinician=part_timer.pk).status_code == 201
+
+    TimeOffFactory(staff_member=world.nurse, starts_at=local(2027, 3, 3, 0), ends_at=local(2027, 3, 4, 0))
+    on_leave = book(world.front_desk, world, world.iv, local(2027, 3, 3, 10), clinician=world.nurse.pk)
+    assert on_leave.json()["code"] == "clinician_unavailable"
+
+    world.nurse.max_concurrent_sessions = 1
+    world.nurse.save()
+    RoomFactory(clinic=world.clinic, name="Chair 2")
+    first = book(world.front_desk, world.new_patient(), world.iv, local(2027, 3, 5, 10), clinician=world.nurse.pk)
+    assert first.status_code == 201
+    at_limit = book(
+        world.front_desk, world.new_patient(), world.iv, local(2027, 3, 5, 10, 30), clinician=world.nurse.pk
+    )
+    assert at_limit.json()["code"] == "clinician_unavailable"
+
+
+def test_room_busy_unsuitable_or_in_turnover(world):
+    assert book(world.front_desk, world.new_patient(), world.iv, local(2027, 3, 2, 10)).status_code == 201
+    # 11:30 is the end of that session but inside its 15-minute turnover.
+    turnover = book(world.front_desk, world.new_patient(), world.iv, local(2027, 3, 2, 11, 30), room=world.room.pk)
+    assert turnover.json()["code"] == "room_unavailable"
+    assert (
+        book(world.front_desk, world.new_patient(), world.iv, local(2027, 3, 2, 11, 45), room=world.room.pk).status_code
+        == 201
+    )
+    chair = RoomFactory(clinic=world.clinic, name="Spravato suite", modalities=["esketamine_nasal"])
+    unsuitable = book(world.front_desk, world.new_patient(), world.iv, local(2027, 3, 3, 10), room=chair.pk)
+    assert unsuitable.json()["code"] == "room_unavailable"
+
+
+def test_patient_overlap_and_minimum_interval(world):
+    RoomFactory(clinic=world.clinic, name="Chair 2")
+    assert book(world.front_desk, world, world.iv, local(2027, 3, 2, 10)).status_code == 201
+    overlapping = book(world.front_desk, world, world.iv, local(2027, 3, 2, 11))
+    assert overlapping.json()["code"] == "patient_overlap"
+    too_soon = book(world.front_desk, world, world.iv, local(2027, 3, 3, 9))  # 23 h after the start
+    assert too_soon.json()["code"] == "patient_overlap"
+    assert book(world.front_desk, world, world.iv, local(2027, 3, 3, 10)).status_code == 201  # exactly 24 h
+
+
+def test_refusals_change_nothing(world):
+    before = Session.objects.count(), SessionEvent.objects.count(), AuditEvent.objects.filter(action="create").count()
+    book(world.front_desk, world, world.iv, local(2027, 3, 2, 19))
+    after = Session.objects.count(), SessionEvent.objects.count(), AuditEvent.objects.filter(action="create").count()
+    assert before == after
+
+
+# --- assignment -----------------------------------------------------------------------------------
+
+
+def test_least_loaded_room_and_clinician_are_chosen(world):
+    second_room = RoomFactory(clinic=world.clinic, name="Chair 2")
+    second_nurse = ClinicianFactory(clinic=world.clinic)
+    SessionFactory(
+        clinic=world.clinic,
+        room=world.room,
+        clinician=world.nurse,
+        treatment_type=world.iv,
+        starts_at=local(2027, 3, 2, 8),
+        ends_at=local(2027, 3, 2, 9, 30),
+        occupied_until=local(2027, 3, 2, 9, 45),
+    )
+    body = book(world.front_desk, world, world.iv, local(2027, 3, 2, 14)).json()
+    assert (body["room"], body["clinician"]) == (second_room.pk, second_nurse.pk)
+
+
+# --- idempotency ----------------------------------------------------------------------------------
+
+
+def test_retry_with_the_same_key_books_once(world):
+    first = book(world.front_desk, world, world.iv, local(2027, 3, 2, 10), idempotency_key="k-123")
+    again = book(world.front_desk, world, world.iv, local(2027, 3, 2, 10), idempotency_key="k-123")
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert first.json()["id"] == again.json()["id"]
+    assert Session.objects.count() == 1
+
+
+def test_same_key_for_a_different_request_is_refused(world):
+    book(world.front_desk, world, world.iv, local(2027, 3, 2, 10), idempotency_key="k-1")
+    other = book(world.front_desk, world, world.iv, local(2027, 3, 4, 10), idempotency_key="k-1")
+    assert other.status_code == 422
+    assert other.json()["code"] == "idempotency_key_reused"
+
+
+def test_a_failed_request_does_not_burn_its_key(world):
+    refused = book(world.front_desk, world, world.iv, local(2027, 3, 2, 19), idempotency_key="k-9")
+    assert refused.status_code == 409
+    assert book(world.front_desk, world, world.iv, local(2027, 3, 2, 19), idempotency_key="k-9").status_code == 409
+
+
+def test_keys_are_per_user(world, make_staff, client_for):
+    other_desk = client_for(make_staff(world.clinic, Role.FRONT_DESK))
+    book(world.front_desk, world, world.iv, local(2027, 3, 2, 10), idempotency_key="shared")
+    second = book(other_desk, world.new_patient(), world.iv, local(2027, 3, 4, 10), idempotency_key="shared")
+    assert second.status_code == 201
+
+
+# --- roles ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("role", "book_status", "read_status"),
+    [
+        (Role.FRONT_DESK, 201, 200),
+        (Role.NURSE, 403, 200),
+        (Role.PRESCRIBER, 403, 200),
+        (Role.CLINIC_ADMIN, 403, 403),
+    ],
+)
+def test_role_matrix(world, make_staff, client_for, role, book_status, read_status):
+    client = client_for(make_staff(world.clinic, role))
+    assert book(client, world, world.iv, local(2027, 3, 2, 10)).status_code == book_status
+    assert client.get("/api/v1/sessions/").status_code == read_status
+
+
+def test_other_clinic(world, other_clinic, make_staff, client_for, api_client):
+    outsider = client_for(make_staff(other_clinic, Role.FRONT_DESK))
+    refused = book(outsider, world, world.iv, local(2027, 3, 2, 10))
+    assert refused.status_code == 404
+    session = SessionFactory(
+        clinic=world.clinic, treatment_type=world.iv, patient=world.patient, room=world.room, clinician=world.nurse
+    )
+    assert outsider.get(f"/api/v1/sessions/{session.pk}/").status_code == 404
+    assert outsider.post(f"/api/v1/sessions/{session.pk}/cancel/", {"reason": "x"}, format="json").status_code == 404
+    assert outsider.get("/api/v1/sessions/").json()["count"] == 0
+    assert api_client.get("/api/v1/sessions/").status_code == 401
+
+
+def test_treatment_type_of_another_clinic_is_refused(world, other_clinic):
+    from tests.factories.scheduling import TreatmentTypeFactory
+
+    foreign = TreatmentTypeFactory(clinic=other_clinic)
+    assert book(world.front_desk, world, foreign, local(2027, 3, 2, 10)).status_code == 404
+
+
+# --- the calendar ---------------------------------------------------------------------------------
+
+
+def _fill(world, count: int) -> None:
+    rooms = [RoomFactory(clinic=world.clinic) for _ in range(10)]
+    nurses = [ClinicianFactory(clinic=world.clinic) for _ in range(5)]
+    patients = [PatientFactory(clinic=world.clinic) for _ in range(20)]
+    for i in range(count):
+        day, slot = divmod(i, 100)
+        start = local(2027, 3, 8 + day % 5, 8) + dt.timedelta(minutes=(slot // 10) * 105)
+        SessionFactory(
+            clinic=world.clinic,
+            treatment_type=world.iv,
+            room=rooms[slot % 10],
+            clinician=nurses[slot % 5],
+            patient=patients[i % 20],
+            starts_at=start,
+            ends_at=start + dt.timedelta(minutes=90),
+            occupied_until=start + dt.timedelta(minutes=105),
+        )
+
+
+@pytest.mark.parametrize("count", [50, 500])
+def test_week_view_costs_the_same_queries_at_50_and_500_sessions(world, count, django_assert_max_num_queries):
+    _fill(world, count)
+    query = "start=2027-03-08T00:00:00-05:00&end=2027-03-15T00:00:00-05:00&page_size=200"
+    # token, memberships, count, page, one audit INSERT for the patients shown
+    with django_assert_max_num_queries(5):
+        response = world.front_desk.get(f"/api/v1/sessions/?{query}")
+    assert response.json()["count"] == count
+
+
+def test_calendar_filters(world):
+    other_room = RoomFactory(clinic=world.clinic, name="Chair 2")
+    mine = SessionFactory(
+        clinic=world.clinic,
+        treatment_type=world.iv,
+        room=world.room,
+        clinician=world.nurse,
+        starts_at=local(2027, 3, 2, 10),
+        ends_at=local(2027, 3, 2, 11, 30),
+        occupied_until=local(2027, 3, 2, 11, 45),
+    )
+    SessionFactory(
+        clinic=world.clinic,
+        treatment_type=world.iv,
+        room=other_room,
+        clinician=world.nurse,
+        starts_at=local(2027, 3, 9, 10),
+        ends_at=local(2027, 3, 9, 11, 30),
+        occupied_until=local(2027, 3, 9, 11, 45),
+    )
+
+    def ids(query):
+        return [row["id"] for row in world.front_desk.get(f"/api/v1/sessions/?{query}").json()["results"]]
+
+    assert ids(f"room={world.room.pk}") == [mine.pk]
+    assert ids("start=2027-03-02T00:00:00-05:00&end=2027-03-03T00:00:00-05:00") == [mine.pk]
+    assert ids("status=cancelled") == []
+    assert world.front_desk.get("/api/v1/sessions/?start=garbage").status_code == 400
