@@ -100,9 +100,11 @@ StaffMember.objects.filter(clinic=clinic).update(max_concurrent_sessions=20)
 desk = Actor.for_user(StaffMember.objects.get(clinic=clinic, user__username="demo-frontdesk").user)
 patients = []
 for i in range(8):
-    p = Patient.objects.create(clinic=clinic, first_name=f"Race{i}", last_name="Test", date_of_birth=dt.date(1980, 1, 1),
-                               sex_at_birth="female", candidacy_status="approved", candidacy_modalities=["iv_ketamine"],
-                               candidacy_expires_at=timezone.now() + dt.timedelta(days=365))
+    p = Patient.objects.create(
+        clinic=clinic, first_name=f"Race{i}", last_name="Test", date_of_birth=dt.date(1980, 1, 1),
+        sex_at_birth="female", candidacy_status="approved", candidacy_modalities=["iv_ketamine"],
+        candidacy_expires_at=timezone.now() + dt.timedelta(days=365),
+    )
     patients.append(p)
 day = timezone.localdate(timezone.now(), clinic.tz) + dt.timedelta(days=30)
 while day.weekday() > 4:
