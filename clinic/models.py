@@ -416,6 +416,10 @@ class Alert(models.Model):
     source_type = models.CharField(max_length=60)
     source_id = models.CharField(max_length=64)
     dedupe_key = models.CharField(max_length=120, unique=True, null=True, blank=True)
+    # The episode the alert belongs to (e.g. a session's monitoring record), so it can be shown
+    # there and block discharge while open. A plain reference: alerts predate the apps raising them.
+    scope_type = models.CharField(max_length=40, blank=True)
+    scope_id = models.PositiveBigIntegerField(null=True, blank=True)
     opened_at = models.DateTimeField(default=timezone.now)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
@@ -430,6 +434,7 @@ class Alert(models.Model):
                 name="alert_open_by_clinic_idx",
             ),
             models.Index(fields=["patient", "-opened_at"], name="alert_patient_idx"),
+            models.Index(fields=["scope_type", "scope_id"], name="alert_scope_idx"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -14,7 +14,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from .access import Actor, Perm
 from .errors import NotFound
 from .models import Alert, AuditEvent, Clinic, Closure, OpeningHours, Patient, Room, StaffMember
-from .services.audit import audit_record, audit_record_reads
+from .services.audit import audit_record, audit_record_many
 
 
 def clinic_list(*, actor: Actor, perm: Perm = Perm.CLINIC_VIEW) -> QuerySet[Clinic]:
@@ -96,7 +96,7 @@ def patient_search(
 
 def patients_audit_reads(*, actor: Actor, patients: list[Patient]) -> None:
     """Record that the actor was shown these patients (one INSERT for a whole page)."""
-    audit_record_reads(actor=actor, object_type="patient", records=((p.clinic_id, p.pk, p.pk) for p in patients))
+    audit_record_many(actor=actor, object_type="patient", records=((p.clinic_id, p.pk, p.pk) for p in patients))
 
 
 def patient_get(*, actor: Actor, patient_id: int, perm: Perm = Perm.PATIENT_VIEW, audit: bool = True) -> Patient:
@@ -149,4 +149,4 @@ def alert_get(*, actor: Actor, alert_id: int, perm: Perm = Perm.ALERT_VIEW) -> A
 
 
 def alerts_audit_reads(*, actor: Actor, alerts: list[Alert]) -> None:
-    audit_record_reads(actor=actor, object_type="alert", records=((a.clinic_id, a.patient_id, a.pk) for a in alerts))
+    audit_record_many(actor=actor, object_type="alert", records=((a.clinic_id, a.patient_id, a.pk) for a in alerts))

@@ -8,6 +8,7 @@ api_v1 = [
     path("", include("clinic.api.urls")),
     path("", include("intake.api.urls")),
     path("", include("scheduling.api.urls")),
+    path("", include("monitoring.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     # Browser login for the browsable API and the docs (session auth), any staff role.

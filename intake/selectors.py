@@ -11,7 +11,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from clinic.access import Actor, Perm
 from clinic.errors import NotFound
 from clinic.models import AuditEvent
-from clinic.services.audit import audit_record, audit_record_reads
+from clinic.services.audit import audit_record, audit_record_many
 from clinic.tokens import token_hash
 
 from .models import Assessment, CandidacyDecision, FormInvitation, Questionnaire, QuestionnaireResponse, RiskAssessment
@@ -79,7 +79,7 @@ def assessment_list(*, actor: Actor) -> QuerySet[Assessment]:
 
 
 def assessments_audit_reads(*, actor: Actor, assessments: list[Assessment]) -> None:
-    audit_record_reads(
+    audit_record_many(
         actor=actor, object_type="assessment", records=((a.clinic_id, a.patient_id, a.pk) for a in assessments)
     )
 

@@ -18,7 +18,7 @@ from django.db.models import Prefetch, QuerySet
 from clinic.access import CLINICIAN_ROLES, Actor, Perm
 from clinic.errors import InvalidInput, NotFound
 from clinic.models import Clinic, Patient, Room, StaffMember
-from clinic.services.audit import audit_record_reads
+from clinic.services.audit import audit_record_many
 
 from . import availability
 from .models import AvailabilityWindow, Session, TimeOff, TreatmentType
@@ -77,7 +77,7 @@ def sessions_audit_reads(*, actor: Actor, sessions: Iterable[Session]) -> None:
     seen: dict[int, Session] = {}
     for session in sessions:
         seen.setdefault(session.patient_id, session)
-    audit_record_reads(
+    audit_record_many(
         actor=actor, object_type="session", records=((s.clinic_id, s.patient_id, s.pk) for s in seen.values())
     )
 

@@ -10,6 +10,7 @@ from clinic.models import Alert, Modality, Room
 # SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] points at these module-level lists.
 ROOM_KIND_CHOICES = Room.Kind.choices
 ALERT_KIND_CHOICES = Alert.Kind.choices
+ALERT_SEVERITY_CHOICES = Alert.Severity.choices
 MODALITY_CHOICES = Modality.choices
 
 

@@ -30,9 +30,12 @@ def alert_raise(
     source_type: str,
     source_id: object,
     dedupe_key: str | None = None,
+    scope: tuple[str, int] | None = None,
 ) -> Alert | None:
     """Open an alert; with a ``dedupe_key`` already used, return None and open nothing."""
     alert = Alert(
+        scope_type=scope[0] if scope else "",
+        scope_id=scope[1] if scope else None,
         clinic_id=clinic_id,
         patient_id=patient_id,
         kind=kind,

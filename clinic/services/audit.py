@@ -47,20 +47,21 @@ def audit_record(
     )
 
 
-def audit_record_reads(
+def audit_record_many(
     *,
     actor: Actor | User | None,
     object_type: str,
     records: Iterable[tuple[int | None, int | None, object]],
+    action: str = Action.READ,
     actor_kind: str | None = None,
 ) -> None:
-    """One READ event per record shown, written in a single INSERT (list pages stay constant-cost).
+    """One event per record, written in a single INSERT (a list page or a batch stays constant-cost).
 
-    ``records`` yields ``(clinic_id, patient_id, object_id)``.
+    ``records`` yields ``(clinic_id, patient_id, object_id)``; the default action is READ.
     """
     common = {
         **_actor_fields(actor, actor_kind),
-        "action": Action.READ,
+        "action": action,
         "object_type": object_type,
         "request_id": request_id_var.get(),
         "client_address": client_address_var.get(),

@@ -128,6 +128,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    "raise-overdue-vitals-alerts": {
+        "task": "monitoring.tasks.raise_overdue_vitals_alerts",
+        "schedule": timedelta(minutes=1),
+    },
     "purge-expired-auth-tokens": {
         "task": "clinic.tasks.purge_expired_auth_tokens",
         "schedule": timedelta(hours=1),
@@ -220,6 +224,8 @@ SPECTACULAR_SETTINGS = {
         "AssessmentStatusEnum": "intake.api.schema.ASSESSMENT_STATUS_CHOICES",
         "ModalityEnum": "clinic.api.schema.MODALITY_CHOICES",
         "SessionStatusEnum": "scheduling.api.schema.SESSION_STATUS_CHOICES",
+        "AdverseEventSeverityEnum": "monitoring.api.schema.ADVERSE_EVENT_SEVERITY_CHOICES",
+        "AlertSeverityEnum": "clinic.api.schema.ALERT_SEVERITY_CHOICES",
     },
     "AUTHENTICATION_WHITELIST": [
         "clinic.authentication.BearerTokenAuthentication",

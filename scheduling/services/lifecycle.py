@@ -30,7 +30,8 @@ SCOPES = ("this", "following", "all")
 
 _ALLOWED = {
     Session.Status.BOOKED: {Session.Status.CHECKED_IN, Session.Status.CANCELLED, Session.Status.NO_SHOW},
-    Session.Status.CHECKED_IN: {Session.Status.IN_PROGRESS, Session.Status.CANCELLED},
+    # A checked-in patient whose dose is withheld is discharged without one: checked_in -> completed.
+    Session.Status.CHECKED_IN: {Session.Status.IN_PROGRESS, Session.Status.CANCELLED, Session.Status.COMPLETED},
     Session.Status.IN_PROGRESS: {Session.Status.COMPLETED},
 }
 

@@ -1,0 +1,1 @@
+"""Every write of the monitoring app: the record, doses, observations, amendments, discharge."""

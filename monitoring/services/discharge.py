@@ -1,0 +1,205 @@
+"""Discharge, the REMS form's submission, and the sweep for missed vital-sign checks.
+
+Discharge is refused (422) while a critical alert of the session is open (it must be
+acknowledged, never overridden), before the minimum monitoring time (esketamine: 120 minutes
+from the first device; IV: the observation period after the infusion ends), or while the
+criteria are unmet (the last reading within limits and recent, alert and oriented, able to
+walk, escort present). A prescriber may override the last two with a written reason; the
+override and its reason are part of the record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from clinic.access import Actor, Perm
+from clinic.errors import Conflict, InvalidInput, RuleViolation
+from clinic.models import Alert, Modality, StaffMember
+from clinic.services.alerts import alert_raise
+from monitoring import schedule, thresholds
+from monitoring.models import Discharge, MonitoringRecord, RemsFormSubmission
+from scheduling.models import Session
+from scheduling.services.lifecycle import session_mark_completed
+
+from .observations import _reading
+from .policy import policy_for
+from .record import audit, ensure_open
+
+logger = logging.getLogger(__name__)
+
+
+def session_times(record: MonitoringRecord) -> schedule.SessionTimes:
+    infusion = next((d for d in record.doses.all() if d.route == "intravenous"), None)
+    return schedule.SessionTimes(
+        checked_in_at=record.session.checked_in_at,
+        first_dose_at=record.first_dose_at,
+        infusion_end_at=infusion.infusion_ended_at if infusion else None,
+        discharged_at=getattr(getattr(record, "discharge", None), "discharged_at", None),
+    )
+
+
+def _criteria(
+    record: MonitoringRecord, data: dict[str, Any], gate: thresholds.Thresholds, config, now
+) -> tuple[bool, list[str]]:
+    unmet = []
+    readings = list(record.vitals.order_by("taken_at", "id"))
+    baseline = next((v for v in reversed(readings) if v.pre_dose), None)
+    last = readings[-1] if readings else None
+    vitals_ok = False
+    if last is None or not schedule.has_recent_reading(
+        [v.taken_at for v in readings], now, config.discharge_reading_within_minutes
+    ):
+        unmet.append(f"a vital-sign reading in the last {config.discharge_reading_within_minutes} minutes")
+    else:
+        findings = thresholds.evaluate_vitals(
+            _reading(last), baseline=_reading(baseline) if baseline and baseline is not last else None, thresholds=gate
+        )
+        vitals_ok = not findings
+        if findings:
+            unmet.append("the last vital signs within limits")
+    for name, label in (
+        ("alert_and_oriented", "alert and oriented"),
+        ("able_to_walk", "able to walk"),
+        ("escort_present", "escort present"),
+    ):
+        if not data.get(name):
+            unmet.append(label)
+    return vitals_ok, unmet
+
+
+@transaction.atomic
+def discharge(*, actor: Actor, record: MonitoringRecord, data: dict[str, Any]) -> Discharge:
+    actor.require(Perm.MONITORING_RECORD, record.clinic_id)
+    record = (
+        MonitoringRecord.objects.select_for_update()
+        .select_related("session__treatment_type", "session")
+        .prefetch_related("doses")
+        .get(pk=record.pk)
+    )
+    ensure_open(record)
+    now = timezone.now()
+    policy = policy_for(record.session.treatment_type)
+    if (
+        record.modality == Modality.ESKETAMINE_NASAL
+        and record.first_dose_at
+        and data.get("ready_minutes_without_rule") is None
+    ):
+        raise InvalidInput(
+            errors={"ready_minutes_without_rule": ["REMS question: when would the patient have been ready to leave?"]}
+        )
+    open_critical = Alert.objects.filter(
+        scope_type="monitoring_record",
+        scope_id=record.pk,
+        severity=Alert.Severity.CRITICAL,
+        acknowledged_at__isnull=True,
+    ).count()
+    if open_critical:
+        raise RuleViolation(
+            f"{open_critical} critical alert(s) of this session are open: acknowledge them first.",
+            code="open_critical_alerts",
+        )
+    refusals = []
+    earliest = schedule.earliest_discharge(policy.schedule, session_times(record))
+    if record.first_dose_at is not None and (earliest is None or now < earliest):
+        when = (
+            f"before {timezone.localtime(earliest, record.clinic.tz):%H:%M}" if earliest else "while the infusion runs"
+        )
+        refusals.append(("minimum_monitoring_not_met", f"The minimum monitoring time is not over: not {when}."))
+    vitals_ok, unmet = _criteria(record, data, policy.thresholds, policy.schedule, now)
+    if unmet:
+        refusals.append(("criteria_unmet", "Discharge criteria unmet: " + ", ".join(unmet) + "."))
+    reason = (data.get("override_reason") or "").strip()
+    overridden: list[str] = []
+    override_by = None
+    if refusals:
+        if not (reason and actor.has(Perm.CLINICAL_OVERRIDE, record.clinic_id)):
+            code, detail = refusals[0]
+            raise RuleViolation(
+                detail + " A prescriber may override with a reason.",
+                code=code,
+                extra={"refusals": [{"code": c, "detail": d} for c, d in refusals]},
+            )
+        overridden = [code for code, _ in refusals]
+        override_by = StaffMember.objects.get(pk=actor.staff_member_id(record.clinic_id))
+    result = Discharge.objects.create(
+        record=record,
+        discharged_at=now,
+        discharged_by=actor.user,
+        alert_and_oriented=bool(data.get("alert_and_oriented")),
+        able_to_walk=bool(data.get("able_to_walk")),
+        escort_present=bool(data.get("escort_present")),
+        vitals_within_limits=vitals_ok,
+        ready_minutes_without_rule=data.get("ready_minutes_without_rule"),
+        overridden=overridden,
+        override_by=override_by,
+        override_reason=reason if overridden else "",
+        notes=(data.get("notes") or "").strip(),
+    )
+    session_mark_completed(actor=actor, session=record.session, at=now)
+    audit(actor, record, "discharge", result.pk)
+    logger.info("monitoring.discharged", extra={"record_id": record.pk, "overridden": overridden})
+    return result
+
+
+@transaction.atomic
+def rems_form_mark_submitted(*, actor: Actor, record: MonitoringRecord, confirmation: str = "") -> RemsFormSubmission:
+    actor.require(Perm.MONITORING_RECORD, record.clinic_id)
+    if record.modality != Modality.ESKETAMINE_NASAL:
+        raise Conflict("Only esketamine sessions have a REMS monitoring form.", code="not_a_rems_session")
+    if not hasattr(record, "discharge"):
+        raise Conflict("The form is filed after the patient leaves.", code="invalid_transition")
+    if RemsFormSubmission.objects.filter(record=record).exists():
+        raise Conflict("This form was already marked submitted.", code="already_submitted")
+    submission = RemsFormSubmission.objects.create(
+        record=record, submitted_by=actor.user, confirmation=(confirmation or "").strip()
+    )
+    audit(actor, record, "rems_form", submission.pk)
+    return submission
+
+
+def overdue_checks_sweep(*, now: dt.datetime | None = None) -> int:
+    """Raise one ``vitals_overdue`` alert per missed check of every session being monitored.
+
+    Idempotent: each alert's dedupe key names the record and the check, so running the sweep
+    again (or two sweeps at once) never raises the same alert twice.
+    """
+    now = now or timezone.now()
+    records = (
+        MonitoringRecord.objects.filter(
+            session__status__in=[Session.Status.CHECKED_IN, Session.Status.IN_PROGRESS], discharge__isnull=True
+        )
+        .select_related("session__treatment_type", "clinic")
+        .prefetch_related("doses", "vitals")
+    )
+    raised = 0
+    policies: dict[int, Any] = {}
+    for record in records:
+        treatment_type = record.session.treatment_type
+        if treatment_type.pk not in policies:
+            policies[treatment_type.pk] = policy_for(treatment_type)
+        config = policies[treatment_type.pk].schedule
+        checks = schedule.expected_checks(
+            config, session_times(record), [v.taken_at for v in record.vitals.all()], now=now
+        )
+        for check in schedule.overdue(checks):
+            due = timezone.localtime(check.due_at, record.clinic.tz) if check.due_at else None
+            alert = alert_raise(
+                clinic_id=record.clinic_id,
+                patient_id=record.patient_id,
+                kind=Alert.Kind.VITALS_OVERDUE,
+                severity=Alert.Severity.WARNING,
+                message=f"Vital signs overdue: {check.label}" + (f" (due {due:%H:%M})." if due else "."),
+                source_type="monitoring_record",
+                source_id=record.pk,
+                dedupe_key=f"overdue:{record.pk}:{check.key}",
+                scope=("monitoring_record", record.pk),
+            )
+            raised += alert is not None
+    if raised:
+        logger.info("monitoring.overdue_alerts", extra={"count": raised})
+    return raised

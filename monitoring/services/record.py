@@ -1,0 +1,275 @@
+"""Opening the record and dosing: the pre-dose checks and the gate before the first dose.
+
+The first dose is refused (422) without baseline vitals, with the blood pressure above the
+clinic's gate (default > 140/90, label 5.6), with a positive pregnancy test, without a
+confirmed escort, or, for esketamine, without REMS enrollment and a prescriber on site. A
+prescriber may override the blood-pressure and pregnancy refusals with a written reason; the
+others are not clinical judgement calls and cannot be overridden. The first dose starts the
+session clock and moves the session to "in progress".
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from clinic.access import CLINICIAN_ROLES, Actor, Perm, Role
+from clinic.errors import Conflict, InvalidInput, RuleViolation
+from clinic.models import AuditEvent, Modality, StaffMember
+from clinic.services.audit import audit_record
+from monitoring import thresholds
+from monitoring.models import Dose, MonitoringRecord, VitalSign
+from scheduling.models import Session
+from scheduling.services.lifecycle import session_mark_started
+
+from .policy import policy_for
+
+logger = logging.getLogger(__name__)
+
+ESKETAMINE_DEVICE_MG = Decimal(28)
+ESKETAMINE_MAX_DEVICES = 3  # 84 mg
+ESKETAMINE_DEVICE_INTERVAL = dt.timedelta(minutes=5)  # label: 5 minutes between devices
+MAX_IV_MG_PER_KG = Decimal("1.0")  # studied range 0.1-0.75 mg/kg (Andrade 2017); above 1.0 is a typo
+MG_PER_KG_TOLERANCE = Decimal("0.02")
+DRUG_BY_MODALITY = {
+    Modality.ESKETAMINE_NASAL: ("esketamine", Dose.Route.INTRANASAL),
+    Modality.IV_KETAMINE: ("ketamine", Dose.Route.INTRAVENOUS),
+    Modality.IM_KETAMINE: ("ketamine", Dose.Route.INTRAMUSCULAR),
+}
+PRE_DOSE_FIELDS = (
+    "hours_since_food",
+    "hours_since_liquids",
+    "escort_confirmed",
+    "benzodiazepines",
+    "sedative_hypnotics",
+    "psychostimulants",
+    "maois",
+    "medications_confirmed",
+    "pregnancy_test",
+    "weight_kg",
+    "rems_enrollment_confirmed",
+    "first_rems_treatment",
+)
+
+
+def ensure_open(record: MonitoringRecord) -> None:
+    if hasattr(record, "discharge"):
+        raise Conflict("The patient was discharged; record a correction as an amendment.", code="record_closed")
+
+
+def audit(actor: Actor, record: MonitoringRecord, obj_type: str, obj_id: object, action: str = "create") -> None:
+    audit_record(
+        actor=actor,
+        action=action,
+        object_type=obj_type,
+        object_id=obj_id,
+        clinic_id=record.clinic_id,
+        patient_id=record.patient_id,
+    )
+
+
+def _staff_in_clinic(staff_id: int | None, clinic_id: int, *, roles: set[str], field: str) -> StaffMember:
+    member = StaffMember.objects.filter(pk=staff_id, clinic_id=clinic_id, active=True).first() if staff_id else None
+    if member is None or not roles & set(member.roles):
+        raise InvalidInput(errors={field: ["Choose an active member of this clinic with the right role."]})
+    return member
+
+
+@transaction.atomic
+def record_open(*, actor: Actor, session: Session, checks: dict[str, Any]) -> MonitoringRecord:
+    """A nurse opens the record of a checked-in session with the pre-dose checks."""
+    actor.require(Perm.MONITORING_RECORD, session.clinic_id)
+    session = Session.objects.select_for_update().select_related("treatment_type").get(pk=session.pk)
+    if session.status != Session.Status.CHECKED_IN:
+        raise Conflict("Monitoring starts once the patient is checked in.", code="invalid_transition")
+    if MonitoringRecord.objects.filter(session=session).exists():
+        raise Conflict("This session's record is already open.", code="already_open")
+    modality = session.treatment_type.modality
+    prescriber = None
+    if modality == Modality.ESKETAMINE_NASAL:
+        errors = {}
+        if checks.get("prescriber_on_site") is None:
+            errors["prescriber_on_site"] = ["The REMS requires a prescriber on site for esketamine."]
+        if "rems_enrollment_confirmed" not in checks:
+            errors["rems_enrollment_confirmed"] = ["Confirm the patient's REMS enrollment."]
+        if errors:
+            raise InvalidInput(errors=errors)
+        prescriber = _staff_in_clinic(
+            checks["prescriber_on_site"], session.clinic_id, roles={Role.PRESCRIBER}, field="prescriber_on_site"
+        )
+    record = MonitoringRecord.objects.create(
+        session=session,
+        clinic_id=session.clinic_id,
+        patient_id=session.patient_id,
+        modality=modality,
+        opened_by=actor.user,
+        prescriber_on_site=prescriber,
+        **{name: checks[name] for name in PRE_DOSE_FIELDS if name in checks},
+    )
+    audit(actor, record, "monitoring_record", record.pk)
+    logger.info("monitoring.opened", extra={"record_id": record.pk, "session_id": session.pk})
+    return record
+
+
+def _predose_refusals(record: MonitoringRecord, baseline: VitalSign | None, gate: thresholds.Thresholds) -> list[dict]:
+    """Why the first dose may not be given; each entry says whether a prescriber may override it."""
+    refusals = []
+    if baseline is None:
+        refusals.append(
+            {"code": "baseline_vitals_missing", "detail": "Record baseline vital signs first.", "override": False}
+        )
+    else:
+        elevated = thresholds.predose_bp_elevated(_reading(baseline), gate)
+        if elevated is not None:
+            refusals.append({"code": "predose_bp_elevated", "detail": elevated.message, "override": True})
+    if not record.escort_confirmed:
+        refusals.append(
+            {"code": "escort_not_confirmed", "detail": "Confirm who takes the patient home first.", "override": False}
+        )
+    if record.pregnancy_test == MonitoringRecord.PregnancyTest.POSITIVE:
+        refusals.append(
+            {"code": "pregnancy_test_positive", "detail": "The pregnancy test is positive.", "override": True}
+        )
+    if record.modality == Modality.ESKETAMINE_NASAL and (
+        not record.rems_enrollment_confirmed or record.prescriber_on_site_id is None
+    ):
+        refusals.append(
+            {
+                "code": "rems_requirements_unmet",
+                "detail": "Esketamine needs confirmed REMS enrollment and a prescriber on site.",
+                "override": False,
+            }
+        )
+    return refusals
+
+
+def _reading(v: VitalSign) -> thresholds.Reading:
+    return thresholds.Reading(
+        systolic=v.systolic,
+        diastolic=v.diastolic,
+        heart_rate=v.heart_rate,
+        spo2=v.spo2,
+        respiratory_rate=v.respiratory_rate,
+        temperature_c=float(v.temperature_c) if v.temperature_c is not None else None,
+    )
+
+
+def _dose_amount(record: MonitoringRecord, data: dict[str, Any]) -> tuple[Decimal, Decimal | None]:
+    if record.modality == Modality.ESKETAMINE_NASAL:
+        if data.get("dose_mg") not in (None, ESKETAMINE_DEVICE_MG):
+            raise InvalidInput(
+                errors={"dose_mg": ["Each esketamine device delivers 28 mg; record one row per device."]}
+            )
+        return ESKETAMINE_DEVICE_MG, None
+    dose_mg = data.get("dose_mg")
+    if dose_mg is None:
+        raise InvalidInput(errors={"dose_mg": ["This field is required."]})
+    computed = (Decimal(dose_mg) / record.weight_kg).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+    given = data.get("dose_mg_per_kg")
+    if given is not None and abs(Decimal(given) - computed) > MG_PER_KG_TOLERANCE:
+        raise InvalidInput(
+            errors={
+                "dose_mg_per_kg": [f"{given} mg/kg does not match {dose_mg} mg for {record.weight_kg} kg ({computed})."]
+            }
+        )
+    if computed > MAX_IV_MG_PER_KG:
+        raise InvalidInput(
+            errors={"dose_mg": [f"{computed} mg/kg is above {MAX_IV_MG_PER_KG} mg/kg: check the amount."]}
+        )
+    return Decimal(dose_mg), computed
+
+
+@transaction.atomic
+def dose_record(*, actor: Actor, record: MonitoringRecord, data: dict[str, Any]) -> Dose:
+    """Record one administration (an esketamine device, the infusion start, or the injection)."""
+    actor.require(Perm.MONITORING_RECORD, record.clinic_id)
+    record = MonitoringRecord.objects.select_for_update().select_related("session__treatment_type").get(pk=record.pk)
+    ensure_open(record)
+    now = timezone.now()
+    administered_at = data.get("administered_at") or now
+    if administered_at > now + dt.timedelta(minutes=1):
+        raise InvalidInput(errors={"administered_at": ["Cannot be in the future."]})
+    previous = list(record.doses.order_by("administered_at"))
+    if record.modality == Modality.ESKETAMINE_NASAL:
+        if len(previous) >= ESKETAMINE_MAX_DEVICES:
+            raise RuleViolation("Three devices (84 mg) is the most one session may give.", code="dose_complete")
+        if previous and administered_at - previous[-1].administered_at < ESKETAMINE_DEVICE_INTERVAL:
+            raise RuleViolation("Wait 5 minutes between esketamine devices (label).", code="device_interval_too_short")
+    elif previous:
+        raise RuleViolation("This session's dose is already recorded.", code="dose_complete")
+    administered_by = _staff_in_clinic(
+        data.get("administered_by") or actor.staff_member_id(record.clinic_id),
+        record.clinic_id,
+        roles=set(CLINICIAN_ROLES),
+        field="administered_by",
+    )
+    dose_mg, mg_per_kg = _dose_amount(record, data)
+    overridden: list[str] = []
+    override_by = None
+    reason = (data.get("override_reason") or "").strip()
+    if not previous:
+        policy = policy_for(record.session.treatment_type)
+        baseline = record.vitals.filter(pre_dose=True).order_by("-taken_at", "-id").first()
+        refusals = _predose_refusals(record, baseline, policy.thresholds)
+        hard = [r for r in refusals if not r["override"]]
+        soft = [r for r in refusals if r["override"]]
+        if hard:
+            raise RuleViolation(hard[0]["detail"], code=hard[0]["code"], extra={"refusals": refusals})
+        if soft:
+            if not (reason and actor.has(Perm.CLINICAL_OVERRIDE, record.clinic_id)):
+                raise RuleViolation(
+                    soft[0]["detail"] + " A prescriber may override with a reason.",
+                    code=soft[0]["code"],
+                    extra={"refusals": refusals},
+                )
+            overridden = [r["code"] for r in soft]
+            override_by = StaffMember.objects.get(pk=actor.staff_member_id(record.clinic_id))
+    drug, route = DRUG_BY_MODALITY[record.modality]
+    dose = Dose.objects.create(
+        record=record,
+        drug=drug,
+        route=route,
+        dose_mg=dose_mg,
+        dose_mg_per_kg=mg_per_kg,
+        device_number=len(previous) + 1 if record.modality == Modality.ESKETAMINE_NASAL else None,
+        lot_number=data["lot_number"],
+        administered_at=administered_at,
+        administered_by=administered_by,
+        overridden=overridden,
+        override_by=override_by,
+        override_reason=reason if overridden else "",
+        recorded_by=actor.user,
+    )
+    if not previous:
+        record.first_dose_at = administered_at
+        record.save(update_fields=["first_dose_at"])
+        session_mark_started(actor=actor, session=record.session, at=administered_at)
+    audit(actor, record, "dose", dose.pk)
+    logger.info("monitoring.dose", extra={"record_id": record.pk, "dose_id": dose.pk, "overridden": overridden})
+    return dose
+
+
+@transaction.atomic
+def infusion_end(*, actor: Actor, dose: Dose, ended_at: dt.datetime | None = None) -> Dose:
+    """The infusion's end time, set once: it starts the observation period."""
+    actor.require(Perm.MONITORING_RECORD, dose.record.clinic_id)
+    dose = Dose.objects.select_for_update().select_related("record").get(pk=dose.pk)
+    ensure_open(dose.record)
+    if dose.route != Dose.Route.INTRAVENOUS:
+        raise Conflict("Only an infusion has an end time.", code="invalid_transition")
+    if dose.infusion_ended_at is not None:
+        raise Conflict("The infusion end was already recorded; correct it with an amendment.", code="already_recorded")
+    ended_at = ended_at or timezone.now()
+    if ended_at <= dose.administered_at:
+        raise InvalidInput(errors={"ended_at": ["Must be after the infusion started."]})
+    if ended_at > timezone.now() + dt.timedelta(minutes=1):
+        raise InvalidInput(errors={"ended_at": ["Cannot be in the future."]})
+    dose.infusion_ended_at = ended_at
+    dose.save(update_fields=["infusion_ended_at"])
+    audit(actor, dose.record, "dose", dose.pk, action=AuditEvent.Action.UPDATE)
+    return dose
