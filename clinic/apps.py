@@ -7,3 +7,6 @@ class ClinicConfig(AppConfig):
 
     def ready(self) -> None:
         from .api import schema  # noqa: F401 - registers the OpenAPI authentication extension
+        from .messaging.alerts import register_renderers
+
+        register_renderers()

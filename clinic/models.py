@@ -475,3 +475,61 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"idempotency key {self.pk}"
+
+
+class OutboundMessage(models.Model):
+    """The outbox: one row per message to send, created in the transaction of the change that causes it.
+
+    A beat task claims due rows (SELECT ... FOR UPDATE SKIP LOCKED), re-checks that the reason still
+    holds, renders the text at send time, sends and records the outcome. ``dedupe_key`` makes the
+    same message impossible to create twice; moving a session moves its rows, cancelling cancels them.
+    No message body is stored: it is rendered when sent.
+    """
+
+    class Kind(models.TextChoices):
+        BOOKING_CONFIRMATION = "booking_confirmation", _("Booking confirmation")
+        SESSION_REMINDER = "session_reminder", _("Appointment reminder")
+        INTAKE_INVITATION = "intake_invitation", _("Intake invitation")
+        SURVEY_INVITATION = "survey_invitation", _("Survey invitation")
+        SURVEY_REMINDER = "survey_reminder", _("Survey reminder")
+        ALERT_NOTICE = "alert_notice", _("Alert notice to clinicians")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="messages")
+    staff = models.ForeignKey(StaffMember, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    recipient = models.CharField(max_length=254, help_text=_("Email address or phone number used."))
+    subject_type = models.CharField(max_length=40, help_text=_("What the message is about, e.g. session."))
+    subject_id = models.PositiveBigIntegerField()
+    about_time = models.DateTimeField(
+        null=True, blank=True, help_text=_("The appointment time the message was written for; checked when sent.")
+    )
+    scheduled_for = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=60, blank=True)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["scheduled_for", "id"]
+        indexes = [
+            models.Index(fields=["scheduled_for"], condition=Q(status="pending"), name="outbox_due_idx"),
+            models.Index(fields=["lease_expires_at"], condition=Q(status="sending"), name="outbox_lease_idx"),
+            models.Index(fields=["subject_type", "subject_id"], name="outbox_subject_idx"),
+            models.Index(fields=["clinic", "-scheduled_for"], name="outbox_clinic_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pk} ({self.status})"

@@ -13,7 +13,7 @@ from django.db.models import Prefetch, Q, QuerySet
 
 from .access import Actor, Perm
 from .errors import NotFound
-from .models import Alert, AuditEvent, Clinic, Closure, OpeningHours, Patient, Room, StaffMember
+from .models import Alert, AuditEvent, Clinic, Closure, OpeningHours, OutboundMessage, Patient, Room, StaffMember
 from .services.audit import audit_record, audit_record_many
 
 
@@ -150,3 +150,10 @@ def alert_get(*, actor: Actor, alert_id: int, perm: Perm = Perm.ALERT_VIEW) -> A
 
 def alerts_audit_reads(*, actor: Actor, alerts: list[Alert]) -> None:
     audit_record_many(actor=actor, object_type="alert", records=((a.clinic_id, a.patient_id, a.pk) for a in alerts))
+
+
+def message_list(*, actor: Actor) -> QuerySet[OutboundMessage]:
+    """The delivery log: what was (or will be) sent, when and how it went; never the text."""
+    return OutboundMessage.objects.filter(clinic_id__in=actor.clinics_with(Perm.NOTIFICATION_VIEW)).order_by(
+        "-scheduled_for", "-id"
+    )

@@ -66,7 +66,9 @@ class Questionnaire(models.Model):
 class FormInvitation(models.Model):
     """A single-purpose link to fill in a set of questionnaires (a candidacy intake or a survey).
 
-    Only the SHA-256 of the token is stored: a database leak does not hand out working links.
+    Only SHA-256 hashes of its tokens are stored (``InvitationToken``), so a database leak does not
+    hand out working links. An invitation may have several tokens: each message that carries
+    the link (the invitation, each reminder) mints its own, all valid until the invitation ends.
     """
 
     class Purpose(models.TextChoices):
@@ -76,7 +78,6 @@ class FormInvitation(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="form_invitations")
     purpose = models.CharField(max_length=10, choices=Purpose.choices)
-    token_hash = models.CharField(max_length=64, unique=True)
     questionnaires = models.ManyToManyField(Questionnaire, through="InvitationQuestionnaire", related_name="+")
     prefilled_from = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
@@ -102,6 +103,17 @@ class FormInvitation(models.Model):
         if self.expires_at <= now:
             return "expired"
         return "in_progress" if self.first_saved_at else "open"
+
+
+class InvitationToken(models.Model):
+    """One link to an invitation, stored only as the SHA-256 of the token."""
+
+    invitation = models.ForeignKey(FormInvitation, on_delete=models.CASCADE, related_name="tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"token {self.pk} of invitation {self.invitation_id}"
 
 
 class InvitationQuestionnaire(models.Model):

@@ -50,7 +50,9 @@ def invitation_get(*, actor: Actor, invitation_id: int) -> FormInvitation:
 
 def invitation_for_token(token: str) -> FormInvitation:
     """The link's invitation, or 404 for a token that never existed (no hint which part was wrong)."""
-    invitation = FormInvitation.objects.select_related("clinic", "patient").filter(token_hash=token_hash(token)).first()
+    invitation = (
+        FormInvitation.objects.select_related("clinic", "patient").filter(tokens__token_hash=token_hash(token)).first()
+    )
     if invitation is None:
         raise NotFound("This link is not valid. Please check it or contact the clinic.", code="link_invalid")
     return invitation
@@ -127,3 +129,54 @@ def latest_risk_level(assessment: Assessment) -> str:
     """
     latest = next(iter(assessment.patient.risk_assessments.all()), None)
     return latest.level if latest else "not_assessed"
+
+
+OUTCOME_INSTRUMENTS = ("phq9", "gad7")
+
+
+def patient_outcomes(*, actor: Actor, patient_id: int) -> dict:
+    """PHQ-9 and GAD-7 over time: baseline (the intake score), latest, change, response, remission.
+
+    Response is a drop of at least 50% from baseline; remission a latest score under 5
+    (CLINICAL.md; for GAD-7 the same cut-off is the common convention).
+    """
+    from clinic.selectors import patient_get
+
+    from .scoring import outcome
+
+    patient = patient_get(actor=actor, patient_id=patient_id, perm=Perm.CLINICAL_VIEW)
+    responses = (
+        QuestionnaireResponse.objects.filter(
+            patient=patient,
+            status=QuestionnaireResponse.Status.SUBMITTED,
+            questionnaire__code__in=OUTCOME_INSTRUMENTS,
+        )
+        .select_related("questionnaire", "invitation")
+        .order_by("submitted_at", "id")
+    )
+    series: dict[str, list[dict]] = {code: [] for code in OUTCOME_INSTRUMENTS}
+    for r in responses:
+        series[r.questionnaire.code].append(
+            {
+                "date": r.submitted_at,
+                "total": r.total,
+                "band": (r.score or {}).get("band"),
+                "source": r.invitation.purpose,
+            }
+        )
+    result = {}
+    for code, points in series.items():
+        intake = [p for p in points if p["source"] == FormInvitation.Purpose.INTAKE]
+        baseline = intake[0] if intake else (points[0] if points else None)
+        latest = points[-1] if points else None
+        numbers = outcome(baseline["total"] if baseline else None, latest["total"] if latest else None)
+        result[code] = {
+            "baseline": baseline,
+            "latest": latest,
+            "change": numbers.change,
+            "percent_change": numbers.percent_change,
+            "response": numbers.response,
+            "remission": numbers.remission,
+            "series": points,
+        }
+    return {"patient": patient.pk, "instruments": result}

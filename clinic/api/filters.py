@@ -3,7 +3,17 @@
 import django_filters as filters
 
 from clinic.access import Role
-from clinic.models import Alert, AuditEvent, CandidacyStatus, Modality, Patient, Room, StaffMember
+from clinic.models import (
+    Alert,
+    AuditEvent,
+    CandidacyStatus,
+    Channel,
+    Modality,
+    OutboundMessage,
+    Patient,
+    Room,
+    StaffMember,
+)
 
 
 class DefaultingFilterSet(filters.FilterSet):
@@ -93,3 +103,17 @@ class AlertFilter(DefaultingFilterSet):
         if value == "acknowledged":
             return queryset.filter(acknowledged_at__isnull=False)
         return queryset
+
+
+class MessageFilter(filters.FilterSet):
+    clinic = filters.NumberFilter(field_name="clinic_id")
+    patient = filters.NumberFilter(field_name="patient_id")
+    kind = filters.ChoiceFilter(choices=OutboundMessage.Kind.choices)
+    channel = filters.ChoiceFilter(choices=Channel.choices)
+    status = filters.MultipleChoiceFilter(choices=OutboundMessage.Status.choices)
+    since = filters.IsoDateTimeFilter(field_name="scheduled_for", lookup_expr="gte")
+    until = filters.IsoDateTimeFilter(field_name="scheduled_for", lookup_expr="lt")
+
+    class Meta:
+        model = OutboundMessage
+        fields = ["clinic", "patient", "kind", "channel", "status", "since", "until"]

@@ -4,7 +4,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
-from clinic.models import Alert, Modality, Room
+from clinic.models import Alert, Channel, Modality, Room
 
 # Choice sets that share a field name ("kind") get distinct enum names in the schema;
 # SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] points at these module-level lists.
@@ -12,6 +12,7 @@ ROOM_KIND_CHOICES = Room.Kind.choices
 ALERT_KIND_CHOICES = Alert.Kind.choices
 ALERT_SEVERITY_CHOICES = Alert.Severity.choices
 MODALITY_CHOICES = Modality.choices
+CHANNEL_CHOICES = Channel.choices
 
 
 class ProblemSerializer(serializers.Serializer):

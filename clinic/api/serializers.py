@@ -11,7 +11,7 @@ from phonenumber_field.serializerfields import PhoneNumberField
 from rest_framework import serializers
 
 from clinic.access import Perm, Role
-from clinic.models import Alert, AuditEvent, Channel, Clinic, Modality, Patient, Room
+from clinic.models import Alert, AuditEvent, Channel, Clinic, Modality, OutboundMessage, Patient, Room
 
 
 @extend_schema_field(OpenApiTypes.INT)
@@ -431,3 +431,28 @@ class AlertSerializer(serializers.ModelSerializer):
 
 class AlertAcknowledgeSerializer(StrictSerializer):
     note = serializers.CharField(max_length=2000, help_text="What was done about the alert.")
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    """A line of the delivery log. Deliberately no recipient address and no text."""
+
+    class Meta:
+        model = OutboundMessage
+        fields = [
+            "id",
+            "clinic",
+            "patient",
+            "staff",
+            "kind",
+            "channel",
+            "subject_type",
+            "subject_id",
+            "scheduled_for",
+            "status",
+            "attempts",
+            "sent_at",
+            "last_error",
+            "cancel_reason",
+            "created_at",
+        ]
+        read_only_fields = fields

@@ -12,6 +12,7 @@ router.register("staff", views.StaffViewSet, basename="staff")
 router.register("patients", views.PatientViewSet, basename="patient")
 router.register("audit-events", views.AuditEventViewSet, basename="audit-event")
 router.register("alerts", views.AlertViewSet, basename="alert")
+router.register("notifications", views.NotificationViewSet, basename="notification")
 
 urlpatterns = [
     path("auth/token/", views.AuthTokenView.as_view(), name="auth-token"),

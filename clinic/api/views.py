@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from clinic import selectors
 from clinic.access import Actor, Perm
-from clinic.models import Alert, AuditEvent, Clinic, Patient, Room, StaffMember
+from clinic.models import Alert, AuditEvent, Clinic, OutboundMessage, Patient, Room, StaffMember
 from clinic.services import alerts as alert_services
 from clinic.services import clinics as clinic_services
 from clinic.services import patients as patient_services
@@ -386,3 +386,23 @@ class AlertViewSet(ApiViewSet):
         data = self.validated(s.AlertAcknowledgeSerializer)
         alert = alert_services.alert_acknowledge(actor=self.actor, alert=alert, note=data["note"])
         return self.output(s.AlertSerializer, selectors.alert_get(actor=self.actor, alert_id=alert.pk))
+
+
+# --- delivery log ---------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        description="Every message scheduled or sent, with its status; failed ones need staff attention.",
+        responses={200: s.MessageSerializer(many=True), **problems(400, 401, 403)},
+    ),
+)
+@extend_schema(tags=["notifications"])
+class NotificationViewSet(ApiViewSet):
+    queryset = OutboundMessage.objects.none()
+    filterset_class = filters.MessageFilter
+    http_method_names = ["get", "head", "options"]
+    required_permissions = {"list": Perm.NOTIFICATION_VIEW}
+
+    def list(self, request: Request) -> Response:
+        return self.paginated(selectors.message_list(actor=self.actor), s.MessageSerializer)

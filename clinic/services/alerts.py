@@ -55,6 +55,10 @@ def alert_raise(
             return None  # raised concurrently by another worker: one alert is enough
     else:
         alert.save()
+    if alert.severity == Alert.Severity.CRITICAL:
+        from clinic.messaging.alerts import alert_notices_schedule
+
+        alert_notices_schedule(alert)
     logger.warning(
         "alert.raised", extra={"alert_id": alert.pk, "kind": kind, "severity": severity, "clinic_id": clinic_id}
     )

@@ -97,7 +97,8 @@ else:
 
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Fail fast when Redis is down: publishing is best effort (the beat sweep catches up).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2, "socket_timeout": 5}
 else:
     # kombu's filesystem transport: a real broker in two folders, so the worker and beat run
     # with nothing installed. Good for one machine; production sets REDIS_URL.
@@ -125,13 +126,16 @@ CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_WORKER_SOFT_SHUTDOWN_TIMEOUT = 30
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
+    "dispatch-due-messages": {"task": "clinic.tasks.dispatch_due_messages", "schedule": timedelta(minutes=1)},
     "raise-overdue-vitals-alerts": {
         "task": "monitoring.tasks.raise_overdue_vitals_alerts",
         "schedule": timedelta(minutes=1),
     },
+    "schedule-weekly-surveys": {"task": "intake.tasks.schedule_weekly_surveys", "schedule": timedelta(hours=6)},
     "purge-expired-auth-tokens": {
         "task": "clinic.tasks.purge_expired_auth_tokens",
         "schedule": timedelta(hours=1),
@@ -223,6 +227,7 @@ SPECTACULAR_SETTINGS = {
         "QuestionnaireKindEnum": "intake.api.schema.QUESTIONNAIRE_KIND_CHOICES",
         "AssessmentStatusEnum": "intake.api.schema.ASSESSMENT_STATUS_CHOICES",
         "ModalityEnum": "clinic.api.schema.MODALITY_CHOICES",
+        "ChannelEnum": "clinic.api.schema.CHANNEL_CHOICES",
         "SessionStatusEnum": "scheduling.api.schema.SESSION_STATUS_CHOICES",
         "AdverseEventSeverityEnum": "monitoring.api.schema.ADVERSE_EVENT_SEVERITY_CHOICES",
         "AlertSeverityEnum": "clinic.api.schema.ALERT_SEVERITY_CHOICES",
@@ -245,6 +250,8 @@ else:
     EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
     EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="clinic@localhost")
+# SMS goes through a pluggable backend (clinic.messaging.sms); the console one prints messages.
+SMS_BACKEND = env("SMS_BACKEND", default="clinic.messaging.sms.ConsoleSmsBackend")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- I18N, time, static ---------------------------------------------------------------------------

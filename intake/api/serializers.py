@@ -261,3 +261,28 @@ class RiskAssessmentInputSerializer(StrictSerializer):
     method = serializers.CharField(max_length=200)
     note = serializers.CharField(max_length=4000, required=False, allow_blank=True, default="")
     assessment = serializers.IntegerField(required=False, allow_null=True, default=None)
+
+
+# --- outcomes ---------------------------------------------------------------------------------------
+
+
+class OutcomePointSerializer(serializers.Serializer):
+    date = serializers.DateTimeField()
+    total = serializers.IntegerField()
+    band = serializers.CharField(allow_null=True)
+    source = serializers.CharField(help_text="intake or survey")
+
+
+class InstrumentOutcomeSerializer(serializers.Serializer):
+    baseline = OutcomePointSerializer(allow_null=True)
+    latest = OutcomePointSerializer(allow_null=True)
+    change = serializers.IntegerField(allow_null=True)
+    percent_change = serializers.FloatField(allow_null=True)
+    response = serializers.BooleanField(help_text="A drop of at least 50% from baseline.")
+    remission = serializers.BooleanField(help_text="Latest score under 5.")
+    series = OutcomePointSerializer(many=True)
+
+
+class OutcomesSerializer(serializers.Serializer):
+    patient = serializers.IntegerField()
+    instruments = serializers.DictField(child=InstrumentOutcomeSerializer())

@@ -334,3 +334,13 @@ class PatientRiskAssessmentsView(ActorMixin, APIView):
             assessment=assessment,
         )
         return Response(s.RiskAssessmentSerializer(record).data, status=status.HTTP_201_CREATED)
+
+
+class PatientOutcomesView(ActorMixin, APIView):
+    """How the patient's PHQ-9 and GAD-7 scores moved since the intake."""
+
+    required_permissions = {"GET": Perm.CLINICAL_VIEW}
+
+    @extend_schema(tags=["assessments"], responses={200: s.OutcomesSerializer, **problems(401, 403, 404)})
+    def get(self, request: Request, patient_id: int) -> Response:
+        return Response(s.OutcomesSerializer(selectors.patient_outcomes(actor=self.actor, patient_id=patient_id)).data)

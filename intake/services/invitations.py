@@ -25,6 +25,7 @@ from intake.models import (
     CandidacyDecision,
     FormInvitation,
     InvitationQuestionnaire,
+    InvitationToken,
     Questionnaire,
     QuestionnaireResponse,
 )
@@ -44,6 +45,13 @@ class IssuedLink:
 
 def link_url(token: str) -> str:
     return f"{settings.PUBLIC_BASE_URL.rstrip('/')}/forms/{token}/"
+
+
+def invitation_token_mint(invitation: FormInvitation) -> str:
+    """A new link to the invitation; only its hash is kept, so call this where the link is handed out."""
+    token, digest = new_token()
+    InvitationToken.objects.create(invitation=invitation, token_hash=digest)
+    return token
 
 
 def set_questionnaires(invitation: FormInvitation, questionnaires: list[Questionnaire]) -> None:
@@ -103,18 +111,17 @@ def intake_invitation_issue(*, actor: Actor, patient: Patient) -> IssuedLink:
         .first()
     )
     questionnaires = questionnaire_set(clinic_id=clinic.pk)
-    token, digest = new_token()
     invitation = FormInvitation.objects.create(
         clinic=clinic,
         patient=patient,
         purpose=FormInvitation.Purpose.INTAKE,
-        token_hash=digest,
         prefilled_from=previous,
         created_by=actor.user,
         created_at=now,
         expires_at=now + dt.timedelta(days=clinic.intake_link_valid_days),
     )
     set_questionnaires(invitation, questionnaires)
+    token = invitation_token_mint(invitation)
     if previous is not None:
         _prefill(invitation, questionnaires, previous)
     audit_record(
@@ -126,6 +133,9 @@ def intake_invitation_issue(*, actor: Actor, patient: Patient) -> IssuedLink:
         patient_id=patient.pk,
     )
     candidacy_refresh(patient=patient)
+    from intake.messages import intake_invitation_send
+
+    intake_invitation_send(invitation=invitation)
     return IssuedLink(invitation=invitation, token=token)
 
 

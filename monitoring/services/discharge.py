@@ -21,6 +21,7 @@ from clinic.access import Actor, Perm
 from clinic.errors import Conflict, InvalidInput, RuleViolation
 from clinic.models import Alert, Modality, StaffMember
 from clinic.services.alerts import alert_raise
+from intake.messages import followup_survey_schedule
 from monitoring import schedule, thresholds
 from monitoring.models import Discharge, MonitoringRecord, RemsFormSubmission
 from scheduling.models import Session
@@ -141,6 +142,8 @@ def discharge(*, actor: Actor, record: MonitoringRecord, data: dict[str, Any]) -
         notes=(data.get("notes") or "").strip(),
     )
     session_mark_completed(actor=actor, session=record.session, at=now)
+    if record.first_dose_at is not None:
+        followup_survey_schedule(patient=record.patient, session_id=record.session_id, discharged_at=now)
     audit(actor, record, "discharge", result.pk)
     logger.info("monitoring.discharged", extra={"record_id": record.pk, "overridden": overridden})
     return result

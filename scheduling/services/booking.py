@@ -22,6 +22,7 @@ from clinic.errors import Conflict, RuleViolation
 from clinic.models import AuditEvent, CandidacyStatus, Modality, Patient, StaffMember
 from clinic.services.audit import audit_record
 from scheduling import availability
+from scheduling.messages import session_messages_schedule
 from scheduling.models import Session, SessionEvent, TreatmentType
 from scheduling.selectors import SchedulingContext, scheduling_context
 
@@ -167,6 +168,7 @@ def insert_session(
     course=None,
     sequence: int | None = None,
 ) -> Session:
+    """Insert, record the event and audit row, and schedule the appointment's messages, atomically."""
     session = Session(
         clinic=ctx.clinic,
         patient=patient,
@@ -207,6 +209,9 @@ def insert_session(
         clinic_id=ctx.clinic.pk,
         patient_id=patient.pk,
     )
+    session.clinic, session.patient = ctx.clinic, patient
+    # A course gets one confirmation for all its sessions (scheduled by series_book).
+    session_messages_schedule(session=session, confirm=course is None)
     return session
 
 

@@ -18,6 +18,7 @@ from clinic.access import Actor, Perm
 from clinic.errors import Conflict, InvalidInput
 from clinic.models import AuditEvent
 from clinic.services.audit import audit_record
+from scheduling.messages import session_messages_cancel, session_messages_move
 from scheduling.models import Session, SessionEvent
 from scheduling.protocols import local_datetime
 from scheduling.selectors import scheduling_context
@@ -91,6 +92,7 @@ def session_cancel(*, actor: Actor, session: Session, reason: str, scope: str = 
         target.late_cancellation = target.starts_at - now < window
         target.save(update_fields=["status", "cancelled_at", "cancel_reason", "late_cancellation"])
         _record(target, SessionEvent.Kind.CANCELLED, actor, reason=reason, late=target.late_cancellation)
+        session_messages_cancel(session=target)
     logger.info("session.cancelled", extra={"session_ids": [t.pk for t in targets]})
     return targets
 
@@ -173,6 +175,7 @@ def session_reschedule(
             old=old,
             new={"starts_at": target.starts_at.isoformat(), "room": target.room_id, "clinician": target.clinician_id},
         )
+        session_messages_move(session=target)
     if conflicts:
         raise Conflict(
             f"{len(conflicts)} session(s) cannot move; nothing was moved.",

@@ -19,6 +19,7 @@ from clinic.errors import Conflict, InvalidInput
 from clinic.models import AuditEvent, Patient
 from clinic.services.audit import audit_record
 from scheduling import availability, protocols
+from scheduling.messages import course_confirmation_schedule
 from scheduling.models import Course, Session, TreatmentType
 from scheduling.selectors import scheduling_context
 
@@ -125,6 +126,7 @@ def series_book(
             code="series_conflict",
             extra={"conflicts": conflicts},
         )
+    course_confirmation_schedule(course=course)
     audit_record(
         actor=actor,
         action=AuditEvent.Action.CREATE,

@@ -8,7 +8,6 @@ import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from clinic.tokens import new_token
 from intake.models import (
     Assessment,
     CandidacyDecision,
@@ -59,13 +58,14 @@ class FormInvitationFactory(DjangoModelFactory[FormInvitation]):
     clinic = factory.SubFactory(ClinicFactory)
     patient = factory.SubFactory(PatientFactory, clinic=factory.SelfAttribute("..clinic"))
     purpose = FormInvitation.Purpose.INTAKE
-    token_hash = factory.LazyFunction(lambda: new_token()[1])
     expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=7))
 
     @classmethod
     def with_token(cls, **kwargs) -> tuple[FormInvitation, str]:
-        token, digest = new_token()
-        return cls(token_hash=digest, **kwargs), token
+        from intake.services.invitations import invitation_token_mint
+
+        invitation = cls(**kwargs)
+        return invitation, invitation_token_mint(invitation)
 
 
 class QuestionnaireResponseFactory(DjangoModelFactory[QuestionnaireResponse]):

@@ -1,0 +1,1 @@
+"""Outbound messages: the outbox service, the channels (email, SMS) and the dispatcher."""

@@ -1,0 +1,174 @@
+"""Appointment messages: a booking confirmation and reminders, kept in step with the session.
+
+Booking schedules a confirmation after the clinic's undo delay (default 3 minutes, so an
+immediate cancel sends nothing) and a reminder at each of the clinic's offsets (default 48 and
+2 hours before). Moving a session moves its pending reminders; cancelling cancels them. At send
+time the reminder checks the session is still booked for the time it was written for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import formats, timezone
+
+from clinic.messaging import outbox
+from clinic.messaging.render import Renderer, register
+from clinic.models import Modality, OutboundMessage
+from scheduling.models import Course, Session
+from scheduling.protocols import local_datetime
+
+Kind = OutboundMessage.Kind
+
+
+def _subject(session: Session) -> tuple[str, int]:
+    return ("session", session.pk)
+
+
+def _reminder_key(session: Session, hours: int) -> str:
+    return f"reminder:{session.pk}:{hours}h"
+
+
+def reminder_time(session: Session, hours: int) -> dt.datetime:
+    """``hours`` before the start on the clinic's wall clock: 48 hours before Monday 10:00 is
+    Saturday 10:00 even when the clocks change in between (DESIGN.md: send times are local)."""
+    tz = session.clinic.tz
+    wall = timezone.localtime(session.starts_at, tz).replace(tzinfo=None) - dt.timedelta(hours=hours)
+    return local_datetime(wall.date(), wall.time(), tz)
+
+
+def session_messages_schedule(*, session: Session, confirm: bool = True, now: dt.datetime | None = None) -> None:
+    """Called in the booking transaction."""
+    now = now or timezone.now()
+    clinic, patient = session.clinic, session.patient
+    if confirm:
+        outbox.schedule(
+            clinic=clinic,
+            patient=patient,
+            kind=Kind.BOOKING_CONFIRMATION,
+            subject=_subject(session),
+            scheduled_for=now + dt.timedelta(minutes=clinic.booking_confirmation_delay_minutes),
+            dedupe_key=f"confirmation:session:{session.pk}",
+            about_time=session.starts_at,
+        )
+    _schedule_reminders(session, now)
+
+
+def _schedule_reminders(session: Session, now: dt.datetime) -> None:
+    for hours in session.clinic.reminder_hours_before:
+        send_at = reminder_time(session, hours)
+        if send_at > now:
+            outbox.schedule(
+                clinic=session.clinic,
+                patient=session.patient,
+                kind=Kind.SESSION_REMINDER,
+                subject=_subject(session),
+                scheduled_for=send_at,
+                dedupe_key=_reminder_key(session, hours),
+                about_time=session.starts_at,
+            )
+
+
+def course_confirmation_schedule(*, course: Course, now: dt.datetime | None = None) -> None:
+    """One confirmation for a whole course rather than one per session."""
+    now = now or timezone.now()
+    outbox.schedule(
+        clinic=course.clinic,
+        patient=course.patient,
+        kind=Kind.BOOKING_CONFIRMATION,
+        subject=("course", course.pk),
+        scheduled_for=now + dt.timedelta(minutes=course.clinic.booking_confirmation_delay_minutes),
+        dedupe_key=f"confirmation:course:{course.pk}",
+    )
+
+
+def session_messages_move(*, session: Session, now: dt.datetime | None = None) -> None:
+    """A moved session's reminders follow it; ones whose time has passed are dropped, new ones added."""
+    now = now or timezone.now()
+    pending = {m.dedupe_key: m for m in outbox.pending_for(_subject(session), [Kind.SESSION_REMINDER])}
+    for hours in session.clinic.reminder_hours_before:
+        send_at = reminder_time(session, hours)
+        message = pending.pop(_reminder_key(session, hours), None)
+        if message is None:
+            continue
+        if send_at > now:
+            OutboundMessage.objects.filter(pk=message.pk, status=OutboundMessage.Status.PENDING).update(
+                scheduled_for=send_at, about_time=session.starts_at
+            )
+        else:
+            OutboundMessage.objects.filter(pk=message.pk).update(
+                status=OutboundMessage.Status.CANCELLED, cancel_reason="moved_too_close"
+            )
+    _schedule_reminders(session, now)  # offsets skipped at booking may fit now (the key prevents doubles)
+
+
+def session_messages_cancel(*, session: Session) -> None:
+    outbox.cancel(_subject(session), reason="session_cancelled")
+
+
+# --- rendering at send time ------------------------------------------------------------------------
+
+
+def _when(moment: dt.datetime, tz) -> str:
+    local = timezone.localtime(moment, tz)
+    return f"{formats.date_format(local, 'l j F')} at {local:%H:%M}"
+
+
+def _appointment_context(message: OutboundMessage, session: Session) -> dict:
+    clinic = session.clinic
+    return {
+        "clinic_name": clinic.name,
+        "clinic_phone": str(clinic.phone or ""),
+        "clinic_address": ", ".join(p for p in (clinic.address_line1, clinic.city) if p),
+        "when": _when(session.starts_at, clinic.tz),
+        "first_name": session.patient.first_name,
+        # Fasting applies to the nasal spray (label: no food 2 h, no liquids 30 min before).
+        "fasting": session.treatment_type.modality == Modality.ESKETAMINE_NASAL,
+        "escort": True,
+    }
+
+
+def _load_sessions(messages: list[OutboundMessage]) -> dict[int, Session]:
+    """Each message's session; a course confirmation gets the course's first booked session."""
+    session_ids = [m.subject_id for m in messages if m.subject_type == "session"]
+    course_ids = [m.subject_id for m in messages if m.subject_type == "course"]
+    related = ("clinic", "patient", "treatment_type")
+    sessions = {s.pk: s for s in Session.objects.filter(pk__in=session_ids).select_related(*related)}
+    first_of_course: dict[int, Session] = {}
+    counts: dict[int, int] = {}
+    if course_ids:
+        for s in (
+            Session.objects.filter(course_id__in=course_ids, status=Session.Status.BOOKED)
+            .select_related(*related)
+            .order_by("course_id", "starts_at")
+        ):
+            first_of_course.setdefault(s.course_id, s)
+            counts[s.course_id] = counts.get(s.course_id, 0) + 1
+    loaded = {}
+    for m in messages:
+        session = sessions.get(m.subject_id) if m.subject_type == "session" else first_of_course.get(m.subject_id)
+        if session is not None:
+            session.course_count = counts.get(m.subject_id) if m.subject_type == "course" else None
+            loaded[m.pk] = session
+    return loaded
+
+
+def _reminder_context(message: OutboundMessage, session: Session) -> dict | None:
+    # Still booked, still at the time the reminder was written for, and not already under way
+    # (an SMS held back by quiet hours can wake up too late to be useful).
+    if session.status != Session.Status.BOOKED or session.starts_at != message.about_time:
+        return None
+    if timezone.now() >= session.starts_at:
+        return None
+    return _appointment_context(message, session)
+
+
+def _confirmation_context(message: OutboundMessage, session: Session) -> dict | None:
+    if session.status != Session.Status.BOOKED:
+        return None
+    return {**_appointment_context(message, session), "course_count": session.course_count}
+
+
+def register_renderers() -> None:
+    register(Kind.SESSION_REMINDER, Renderer("session_reminder", _load_sessions, _reminder_context))
+    register(Kind.BOOKING_CONFIRMATION, Renderer("booking_confirmation", _load_sessions, _confirmation_context))
