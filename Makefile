@@ -1,5 +1,5 @@
 # Entry points; each target is a thin alias for a script so the scripts also work without make.
-.PHONY: demo test lint check
+.PHONY: demo test lint journey
 
 demo:  ## start the API, a worker and beat with a demo clinic (embedded defaults)
 	./scripts/demo
@@ -11,3 +11,6 @@ lint:  ## ruff and the migration check
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/python manage.py makemigrations --check --dry-run
+
+journey:  ## the patient journey end to end against gunicorn + worker + PostgreSQL + Redis
+	./scripts/journey

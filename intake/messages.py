@@ -86,7 +86,10 @@ def survey_create(
 def followup_survey_schedule(*, patient: Patient, session_id: int, discharged_at: dt.datetime) -> FormInvitation | None:
     """After discharge, a PHQ-9 at the clinic's delay (default 24 hours)."""
     send_at = discharged_at + dt.timedelta(hours=patient.clinic.followup_survey_delay_hours)
-    return survey_create(patient=patient, codes=("phq9",), send_at=send_at, reason=f"discharge:{session_id}")
+    invitation = survey_create(patient=patient, codes=("phq9",), send_at=send_at, reason=f"discharge:{session_id}")
+    if invitation is not None and send_at <= timezone.now():
+        outbox.nudge()  # a clinic with no delay: send it now rather than at the next beat
+    return invitation
 
 
 def weekly_surveys_schedule(*, now: dt.datetime | None = None) -> int:

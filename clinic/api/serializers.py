@@ -201,7 +201,9 @@ class ClinicUpdateSerializer(StrictSerializer):
     booking_confirmation_delay_minutes = serializers.IntegerField(min_value=0, max_value=60)
     quiet_hours_start = serializers.TimeField()
     quiet_hours_end = serializers.TimeField()
-    followup_survey_delay_hours = serializers.IntegerField(min_value=1, max_value=24 * 14)
+    followup_survey_delay_hours = serializers.IntegerField(
+        min_value=0, max_value=24 * 14, help_text="0 sends the survey as soon as the patient is discharged."
+    )
     survey_link_valid_days = serializers.IntegerField(min_value=1, max_value=60)
     intake_link_valid_days = serializers.IntegerField(min_value=1, max_value=60)
     candidacy_approval_valid_months = serializers.IntegerField(min_value=1, max_value=36)

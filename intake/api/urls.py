@@ -23,6 +23,7 @@ urlpatterns = [
     path(
         "intake-invitations/<int:invitation_id>/revoke/", views.InvitationRevokeView.as_view(), name="invitation-revoke"
     ),
+    path("patients/<int:patient_id>/outcomes/", views.PatientOutcomesView.as_view(), name="patient-outcomes"),
     path("forms/<str:token>/", views.FormView.as_view(), name="form"),
     path("forms/<str:token>/responses/<slug:code>/", views.FormDraftView.as_view(), name="form-draft"),
     path("forms/<str:token>/submit/", views.FormSubmitView.as_view(), name="form-submit"),
