@@ -143,6 +143,11 @@ class Actor:
         rows = StaffMember.objects.filter(user=user, active=True, clinic__active=True).values_list(
             "clinic_id", "id", "roles"
         )
+        return cls.from_rows(user, rows)
+
+    @classmethod
+    def from_rows(cls, user: User, rows) -> Actor:
+        """Build (and cache on the user) from ``(clinic_id, staff_member_id, roles)`` rows."""
         actor = cls(
             user=user,
             memberships={
