@@ -85,18 +85,42 @@ def sessions_audit_reads(*, actor: Actor, sessions: Iterable[Session]) -> None:
 # --- the inputs of an availability search or a booking ---------------------------------------------
 
 
+@dataclass(frozen=True)
+class RoomInfo:
+    name: str
+    modalities: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ClinicianInfo:
+    name: str
+    roles: tuple[str, ...]
+    max_concurrent: int
+
+
+@dataclass(frozen=True)
+class BusySession:
+    id: int
+    room_id: int
+    clinician_id: int
+    patient_id: int
+    starts_at: dt.datetime
+    ends_at: dt.datetime
+    occupied_until: dt.datetime
+
+
 @dataclass
 class SchedulingContext:
     clinic: Clinic
     treatment_type: TreatmentType
     opening_hours: list[tuple[int, dt.time, dt.time]]
     closures: list[tuple[dt.date, dt.date]]
-    rooms: dict[int, Room]
+    rooms: dict[int, RoomInfo]
     room_inputs: dict[int, availability.RoomInput]
-    clinicians: dict[int, StaffMember]
+    clinicians: dict[int, ClinicianInfo]
     clinician_inputs: dict[int, availability.ClinicianInput]
     patient_input: availability.PatientInput | None
-    sessions: list[Session] = field(default_factory=list)
+    sessions: list[BusySession] = field(default_factory=list)
 
     @property
     def tz(self):
@@ -119,6 +143,160 @@ class SchedulingContext:
         return counts
 
 
+@dataclass(frozen=True)
+class _Raw:
+    """What the loaders return: plain rows, shaped into a SchedulingContext by ``_assemble``."""
+
+    hours: list[tuple[int, dt.time, dt.time]]
+    closures: list[tuple[dt.date, dt.date]]
+    rooms: list[tuple[int, str, list[str]]]
+    staff: list[tuple[int, str, list[str], int, list[tuple[int, dt.time, dt.time]], list[tuple]]]
+    sessions: list[BusySession]
+    patient_sessions: list[tuple[dt.datetime, dt.datetime]]
+
+
+@dataclass(frozen=True)
+class _Query:
+    clinic: Clinic
+    lo: dt.datetime  # sessions and time off are loaded in [lo, hi): the range plus a margin
+    hi: dt.datetime
+    patient: Patient | None
+    patient_lo: dt.datetime  # the patient's sessions within the minimum interval of the range
+    patient_hi: dt.datetime
+    exclude: list[int]
+
+
+def _load_orm(q: _Query) -> _Raw:
+    """Portable loader (SQLite, the embedded default): one query per table."""
+    clinic, lo, hi, patient, exclude = q.clinic, q.lo, q.hi, q.patient, q.exclude
+    staff = []
+    for m in (
+        StaffMember.objects.filter(clinic=clinic, active=True, user__is_active=True)
+        .select_related("user")
+        .prefetch_related(
+            Prefetch("availability_windows", queryset=AvailabilityWindow.objects.order_by("weekday", "starts")),
+            Prefetch("time_off", queryset=TimeOff.objects.filter(ends_at__gt=lo, starts_at__lt=hi)),
+        )
+        .order_by("id")
+    ):
+        staff.append(
+            (
+                m.pk,
+                m.user.get_full_name() or m.user.get_username(),
+                m.roles,
+                m.max_concurrent_sessions,
+                [(w.weekday, w.starts, w.ends) for w in m.availability_windows.all()],
+                [(t.starts_at, t.ends_at) for t in m.time_off.all()],
+            )
+        )
+    sessions = [
+        BusySession(*row)
+        for row in Session.objects.filter(
+            clinic=clinic, status__in=Session.ACTIVE, starts_at__lt=hi, occupied_until__gt=lo
+        )
+        .exclude(pk__in=exclude)
+        .values_list("id", "room_id", "clinician_id", "patient_id", "starts_at", "ends_at", "occupied_until")
+    ]
+    patient_sessions = []
+    if patient is not None:
+        patient_sessions = list(
+            Session.objects.filter(
+                patient=patient, status__in=Session.ACTIVE, starts_at__lt=q.patient_hi, ends_at__gt=q.patient_lo
+            )
+            .exclude(pk__in=exclude)
+            .values_list("starts_at", "ends_at")
+        )
+    return _Raw(
+        hours=[(h.weekday, h.opens, h.closes) for h in clinic.opening_hours.all()],
+        closures=[
+            (c.starts_on, c.ends_on) for c in clinic.closures.filter(ends_on__gte=lo.date(), starts_on__lte=hi.date())
+        ],
+        rooms=list(
+            Room.objects.filter(clinic=clinic, active=True)
+            .order_by("name", "id")
+            .values_list("id", "name", "modalities")
+        ),
+        staff=staff,
+        sessions=sessions,
+        patient_sessions=patient_sessions,
+    )
+
+
+# One round trip on PostgreSQL: every table the search needs, aggregated to JSON in one statement.
+_CONTEXT_SQL = """
+SELECT
+  (SELECT coalesce(json_agg(json_build_array(h.weekday, h.opens, h.closes) ORDER BY h.weekday, h.opens), '[]')
+     FROM clinic_openinghours h WHERE h.clinic_id = %(clinic)s),
+  (SELECT coalesce(json_agg(json_build_array(c.starts_on, c.ends_on)), '[]')
+     FROM clinic_closure c WHERE c.clinic_id = %(clinic)s AND c.ends_on >= %(lo_date)s AND c.starts_on <= %(hi_date)s),
+  (SELECT coalesce(json_agg(json_build_array(r.id, r.name, r.modalities) ORDER BY r.name, r.id), '[]')
+     FROM clinic_room r WHERE r.clinic_id = %(clinic)s AND r.active),
+  (SELECT coalesce(json_agg(json_build_array(
+        m.id, trim(u.first_name || ' ' || u.last_name), u.username, m.roles, m.max_concurrent_sessions,
+        (SELECT coalesce(json_agg(json_build_array(w.weekday, w.starts, w.ends) ORDER BY w.weekday, w.starts), '[]')
+           FROM scheduling_availabilitywindow w WHERE w.staff_member_id = m.id),
+        (SELECT coalesce(json_agg(json_build_array(t.starts_at, t.ends_at)), '[]')
+           FROM scheduling_timeoff t WHERE t.staff_member_id = m.id AND t.ends_at > %(lo)s AND t.starts_at < %(hi)s)
+      ) ORDER BY m.id), '[]')
+     FROM clinic_staffmember m JOIN clinic_user u ON u.id = m.user_id
+     WHERE m.clinic_id = %(clinic)s AND m.active AND u.is_active),
+  (SELECT coalesce(json_agg(json_build_array(
+        s.id, s.room_id, s.clinician_id, s.patient_id, s.starts_at, s.ends_at, s.occupied_until)), '[]')
+     FROM scheduling_session s
+     WHERE s.clinic_id = %(clinic)s AND s.status = ANY(%(active)s)
+       AND s.starts_at < %(hi)s AND s.occupied_until > %(lo)s AND NOT (s.id = ANY(%(exclude)s))),
+  (SELECT coalesce(json_agg(json_build_array(s.starts_at, s.ends_at)), '[]')
+     FROM scheduling_session s
+     WHERE s.patient_id = %(patient)s AND s.status = ANY(%(active)s)
+       AND s.starts_at < %(patient_hi)s AND s.ends_at > %(patient_lo)s AND NOT (s.id = ANY(%(exclude)s)))
+"""
+
+
+def _ts(value: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(value)
+
+
+def _load_sql(q: _Query) -> _Raw:
+    from django.db import connection
+
+    patient = q.patient
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CONTEXT_SQL,
+            {
+                "clinic": q.clinic.pk,
+                "lo": q.lo,
+                "hi": q.hi,
+                "lo_date": q.lo.date(),
+                "hi_date": q.hi.date(),
+                "active": list(Session.ACTIVE),
+                "exclude": q.exclude,
+                "patient": patient.pk if patient is not None else None,
+                "patient_lo": q.patient_lo,
+                "patient_hi": q.patient_hi,
+            },
+        )
+        hours, closures, rooms, staff, sessions, patient_sessions = cursor.fetchone()
+    return _Raw(
+        hours=[(d, dt.time.fromisoformat(o), dt.time.fromisoformat(c)) for d, o, c in hours],
+        closures=[(dt.date.fromisoformat(a), dt.date.fromisoformat(b)) for a, b in closures],
+        rooms=[(pk, name, modalities) for pk, name, modalities in rooms],
+        staff=[
+            (
+                pk,
+                full_name or username,
+                roles,
+                limit,
+                [(d, dt.time.fromisoformat(a), dt.time.fromisoformat(b)) for d, a, b in windows],
+                [(_ts(a), _ts(b)) for a, b in time_off],
+            )
+            for pk, full_name, username, roles, limit, windows, time_off in staff
+        ],
+        sessions=[BusySession(i, r, c, p, _ts(a), _ts(b), _ts(o)) for i, r, c, p, a, b, o in sessions],
+        patient_sessions=[(_ts(a), _ts(b)) for a, b in patient_sessions] if patient is not None else [],
+    )
+
+
 def scheduling_context(
     *,
     clinic: Clinic,
@@ -128,72 +306,50 @@ def scheduling_context(
     patient: Patient | None = None,
     exclude_session_ids: Iterable[int] = (),
 ) -> SchedulingContext:
-    """Everything a search or booking in [start, end) needs, in a fixed number of queries."""
+    """Everything a search or booking in [start, end) needs: one query on PostgreSQL, a fixed
+    handful elsewhere, whatever the range or the number of rooms and clinicians."""
+    from django.db import connection
+
     exclude = list(exclude_session_ids)
     lo, hi = start - CONTEXT_MARGIN, end + CONTEXT_MARGIN
-    opening_hours = [(h.weekday, h.opens, h.closes) for h in clinic.opening_hours.all()]
-    closures = [
-        (c.starts_on, c.ends_on) for c in clinic.closures.filter(ends_on__gte=lo.date(), starts_on__lte=hi.date())
-    ]
+    span = dt.timedelta(hours=treatment_type.min_hours_between)
+    loader = _load_sql if connection.vendor == "postgresql" else _load_orm
+    raw = loader(_Query(clinic, lo, hi, patient, start - span, end + span, exclude))
     rooms = {
-        r.pk: r
-        for r in Room.objects.filter(clinic=clinic, active=True).order_by("name", "id")
-        if r.supports(treatment_type.modality)
+        pk: RoomInfo(name, tuple(modalities))
+        for pk, name, modalities in raw.rooms
+        if treatment_type.modality in modalities
     }
-    members = [
-        m
-        for m in StaffMember.objects.filter(clinic=clinic, active=True, user__is_active=True)
-        .select_related("user")
-        .prefetch_related(
-            Prefetch("availability_windows", queryset=AvailabilityWindow.objects.order_by("weekday", "starts")),
-            Prefetch("time_off", queryset=TimeOff.objects.filter(ends_at__gt=lo, starts_at__lt=hi)),
-        )
-        .order_by("id")
-        if CLINICIAN_ROLES & set(m.roles)
-    ]
-    sessions = list(
-        Session.objects.filter(clinic=clinic, status__in=Session.ACTIVE, starts_at__lt=hi, occupied_until__gt=lo)
-        .exclude(pk__in=exclude)
-        .only("id", "room_id", "clinician_id", "patient_id", "starts_at", "ends_at", "occupied_until")
-    )
+    staff = [row for row in raw.staff if CLINICIAN_ROLES & set(row[2])]
     busy_by_room: dict[int, list] = defaultdict(list)
     busy_by_clinician: dict[int, list] = defaultdict(list)
-    for s in sessions:
+    for s in raw.sessions:
         busy_by_room[s.room_id].append((s.starts_at, s.occupied_until))
         busy_by_clinician[s.clinician_id].append((s.starts_at, s.ends_at))
-    patient_input = None
-    if patient is not None:
-        span = dt.timedelta(hours=treatment_type.min_hours_between)
-        patient_sessions = (
-            Session.objects.filter(
-                patient=patient, status__in=Session.ACTIVE, starts_at__lt=end + span, ends_at__gt=start - span
-            )
-            .exclude(pk__in=exclude)
-            .values_list("starts_at", "ends_at")
-        )
-        patient_input = availability.PatientInput(
-            sessions=list(patient_sessions), min_hours_between=treatment_type.min_hours_between
-        )
     return SchedulingContext(
         clinic=clinic,
         treatment_type=treatment_type,
-        opening_hours=opening_hours,
-        closures=closures,
+        opening_hours=raw.hours,
+        closures=raw.closures,
         rooms=rooms,
         room_inputs={rid: availability.RoomInput(room_id=rid, busy=busy_by_room.get(rid, [])) for rid in rooms},
-        clinicians={m.pk: m for m in members},
+        clinicians={pk: ClinicianInfo(name, tuple(roles), limit) for pk, name, roles, limit, _, _ in staff},
         clinician_inputs={
-            m.pk: availability.ClinicianInput(
-                staff_id=m.pk,
-                max_concurrent=m.max_concurrent_sessions,
-                weekly=[(w.weekday, w.starts, w.ends) for w in m.availability_windows.all()],
-                time_off=[(t.starts_at, t.ends_at) for t in m.time_off.all()],
-                sessions=busy_by_clinician.get(m.pk, []),
+            pk: availability.ClinicianInput(
+                staff_id=pk,
+                max_concurrent=limit,
+                weekly=windows,
+                time_off=time_off,
+                sessions=busy_by_clinician.get(pk, []),
             )
-            for m in members
+            for pk, _, _, limit, windows, time_off in staff
         },
-        patient_input=patient_input,
-        sessions=sessions,
+        patient_input=(
+            availability.PatientInput(sessions=raw.patient_sessions, min_hours_between=treatment_type.min_hours_between)
+            if patient is not None
+            else None
+        ),
+        sessions=raw.sessions,
     )
 
 

@@ -193,9 +193,7 @@ class AvailabilityView(ActorMixin, APIView):
         )
         ctx = result.context
         rooms = {pk: {"id": pk, "name": room.name} for pk, room in ctx.rooms.items()}
-        clinicians = {
-            pk: {"id": pk, "name": m.user.get_full_name() or m.user.get_username()} for pk, m in ctx.clinicians.items()
-        }
+        clinicians = {pk: {"id": pk, "name": info.name} for pk, info in ctx.clinicians.items()}
         return Response(
             {
                 "treatment_type": treatment_type.pk,

@@ -90,7 +90,7 @@ class RoomFactory(DjangoModelFactory[Room]):
         model = Room
 
     clinic = factory.SubFactory(ClinicFactory)
-    name = factory.Sequence(lambda n: f"Chair {n}")
+    name = factory.Sequence(lambda n: f"Room {n}")
     kind = Room.Kind.CHAIR
     modalities = factory.LazyFunction(lambda: [m.value for m in Modality])
 
