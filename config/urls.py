@@ -1,4 +1,4 @@
-"""Top-level routes: the versioned API, its schema and docs, and the admin."""
+"""Top-level routes: the versioned API, its schema and docs, the admin, and the patient pages."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -18,6 +18,8 @@ api_v1 = [
 urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("admin/", admin.site.urls),
+    # The patient's pages for a link (intake, surveys): server-rendered HTML.
+    path("forms/", include("intake.pages.urls")),
 ]
 
 handler404 = "clinic.api.errors.not_found_view"

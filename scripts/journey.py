@@ -80,7 +80,7 @@ def start_mail_catcher(port: int):
         def __init__(self) -> None:
             self.messages: list[email.message.EmailMessage] = []
 
-        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        async def handle_DATA(self, server, session, envelope):
             self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
             return "250 OK"
 
@@ -112,7 +112,7 @@ def token_of(link: str) -> str:
     return link.rstrip("/").rsplit("/", 1)[-1]
 
 
-def main() -> int:  # noqa: PLR0915 - a journey is one long, linear story
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="http://127.0.0.1:8100")
     parser.add_argument("--smtp-port", type=int, default=2525)
@@ -134,11 +134,20 @@ def run(anonymous: Api, mail) -> None:  # noqa: PLR0915
     admin_name = f"journey-admin-{suffix}"
     subprocess.run(  # noqa: S603 - fixed argv
         [
-            sys.executable, "manage.py", "bootstrap_clinic", f"--name=Journey Clinic {suffix}",
-            "--timezone=America/New_York", f"--admin-username={admin_name}", f"--admin-password={PASSWORD}",
-            "--admin-email=admin@journey.test", "--phone=+12025550100",
+            sys.executable,
+            "manage.py",
+            "bootstrap_clinic",
+            f"--name=Journey Clinic {suffix}",
+            "--timezone=America/New_York",
+            f"--admin-username={admin_name}",
+            f"--admin-password={PASSWORD}",
+            "--admin-email=admin@journey.test",
+            "--phone=+12025550100",
         ],
-        cwd=ROOT, check=True, capture_output=True, env={**os.environ},
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        env={**os.environ},
     )
     step(1, f"operator bootstrapped a clinic and its administrator {admin_name}")
     admin = anonymous.login(admin_name, PASSWORD)
@@ -215,19 +224,39 @@ def run(anonymous: Api, mail) -> None:  # noqa: PLR0915
 
     answers = {
         "medical-history": {
-            **{k: False for k in ("mh-aneurysm", "mh-avm", "mh-brain-bleed", "mh-ketamine-allergy",
-                                  "mh-ketamine-reaction", "mh-psychosis", "mh-bipolar", "mh-substance-use",
-                                  "mh-hypertension", "mh-heart-disease", "mh-intracranial-pressure",
-                                  "mh-breastfeeding")},
+            **{
+                k: False
+                for k in (
+                    "mh-aneurysm",
+                    "mh-avm",
+                    "mh-brain-bleed",
+                    "mh-ketamine-allergy",
+                    "mh-ketamine-reaction",
+                    "mh-psychosis",
+                    "mh-bipolar",
+                    "mh-substance-use",
+                    "mh-hypertension",
+                    "mh-heart-disease",
+                    "mh-intracranial-pressure",
+                    "mh-breastfeeding",
+                )
+            },
             "mh-pregnant": "no",
         },
-        "current-medications": {k: False for k in ("med-benzodiazepine", "med-sedative-hypnotic",
-                                                   "med-psychostimulant", "med-maoi", "med-opioid")},
+        "current-medications": {
+            k: False
+            for k in ("med-benzodiazepine", "med-sedative-hypnotic", "med-psychostimulant", "med-maoi", "med-opioid")
+        },
         "antidepressant-trials": {
             "trials-any": True,
             "trial": [
-                {"trial-drug": drug, "trial-dose-adequate": "yes", "trial-weeks": 8,
-                 "trial-outcome": "no_improvement", "trial-current-episode": True}
+                {
+                    "trial-drug": drug,
+                    "trial-dose-adequate": "yes",
+                    "trial-weeks": 8,
+                    "trial-outcome": "no_improvement",
+                    "trial-current-episode": True,
+                }
                 for drug in ("sertraline", "venlafaxine")
             ],
         },
@@ -238,7 +267,7 @@ def run(anonymous: Api, mail) -> None:  # noqa: PLR0915
     for code, values in answers.items():
         anonymous.call("PUT", f"forms/{token}/responses/{code}/", {"answers": values})
     _, submitted = anonymous.call("POST", f"forms/{token}/submit/")
-    step(5, f"patient completed the intake through the link ({len(answers)} questionnaires, risk={submitted['risk_signalled']})")
+    step(5, f"patient completed the intake ({len(answers)} questionnaires, risk={submitted['risk_signalled']})")
 
     _, assessments = prescriber.call("GET", f"assessments/?patient={patient['id']}")
     assessment = assessments["results"][0]
@@ -254,8 +283,12 @@ def run(anonymous: Api, mail) -> None:  # noqa: PLR0915
     _, course = desk.call(
         "POST",
         "series/",
-        {"patient": patient["id"], "treatment_type": treatment["id"], "protocol": "esketamine-trd-induction",
-         "first_start": first_start.isoformat()},
+        {
+            "patient": patient["id"],
+            "treatment_type": treatment["id"],
+            "protocol": "esketamine-trd-induction",
+            "first_start": first_start.isoformat(),
+        },
     )
     first = course["sessions"][0]
     step(7, f"front desk booked an esketamine induction: {len(course['sessions'])} sessions from {first['start']}")
@@ -264,62 +297,111 @@ def run(anonymous: Api, mail) -> None:  # noqa: PLR0915
         raise JourneyError(f"expected reminders for every session, found {log['count']}")
     step(8, f"delivery log shows {log['count']} reminders scheduled")
 
-    desk.call("POST", f"sessions/{first['id']}/check-in/", {"escort_name": "Sam Journey", "escort_phone": "+12025550151"})
+    escort = {"escort_name": "Sam Journey", "escort_phone": "+12025550151"}
+    desk.call("POST", f"sessions/{first['id']}/check-in/", escort)
     step(9, "front desk checked the patient in with the escort's name and phone")
     _, record = nurse.call(
         "POST",
         f"sessions/{first['id']}/monitoring/",
-        {"hours_since_food": "3.0", "hours_since_liquids": "1.0", "escort_confirmed": True, "benzodiazepines": False,
-         "sedative_hypnotics": False, "psychostimulants": False, "maois": False, "medications_confirmed": True,
-         "pregnancy_test": "negative", "weight_kg": "70.0", "rems_enrollment_confirmed": True,
-         "prescriber_on_site": staff["prescriber"]["id"], "first_rems_treatment": True},
+        {
+            "hours_since_food": "3.0",
+            "hours_since_liquids": "1.0",
+            "escort_confirmed": True,
+            "benzodiazepines": False,
+            "sedative_hypnotics": False,
+            "psychostimulants": False,
+            "maois": False,
+            "medications_confirmed": True,
+            "pregnancy_test": "negative",
+            "weight_kg": "70.0",
+            "rems_enrollment_confirmed": True,
+            "prescriber_on_site": staff["prescriber"]["id"],
+            "first_rems_treatment": True,
+        },
     )
     record_id = record["id"]
     now = dt.datetime.now(dt.UTC)
-    nurse.call("POST", f"monitoring/{record_id}/vitals/",
-               {"taken_at": (now - dt.timedelta(minutes=12)).isoformat(), "systolic": 126, "diastolic": 80,
-                "heart_rate": 72, "spo2": 98, "respiratory_rate": 14})
-    nurse.call("POST", f"monitoring/{record_id}/scales/", {"scale": "moaas", "value": 5,
-                                                          "taken_at": (now - dt.timedelta(minutes=11)).isoformat()})
+    nurse.call(
+        "POST",
+        f"monitoring/{record_id}/vitals/",
+        {
+            "taken_at": (now - dt.timedelta(minutes=12)).isoformat(),
+            "systolic": 126,
+            "diastolic": 80,
+            "heart_rate": 72,
+            "spo2": 98,
+            "respiratory_rate": 14,
+        },
+    )
+    nurse.call(
+        "POST",
+        f"monitoring/{record_id}/scales/",
+        {"scale": "moaas", "value": 5, "taken_at": (now - dt.timedelta(minutes=11)).isoformat()},
+    )
     step(10, f"nurse opened monitoring record {record_id} with pre-dose checks and baseline vitals")
     for minutes in (10, 5):
-        nurse.call("POST", f"monitoring/{record_id}/doses/",
-                   {"lot_number": "LOT-J1", "administered_at": (now - dt.timedelta(minutes=minutes)).isoformat()})
+        nurse.call(
+            "POST",
+            f"monitoring/{record_id}/doses/",
+            {"lot_number": "LOT-J1", "administered_at": (now - dt.timedelta(minutes=minutes)).isoformat()},
+        )
     step(11, "nurse recorded two esketamine devices (56 mg), 5 minutes apart")
-    _, critical = nurse.call("POST", f"monitoring/{record_id}/vitals/",
-                             {"systolic": 188, "diastolic": 114, "heart_rate": 98, "spo2": 97, "respiratory_rate": 16})
+    _, critical = nurse.call(
+        "POST",
+        f"monitoring/{record_id}/vitals/",
+        {"systolic": 188, "diastolic": 114, "heart_rate": 98, "spo2": 97, "respiratory_rate": 16},
+    )
     if not critical["alerts"] or critical["alerts"][0]["severity"] != "critical":
         raise JourneyError(f"a 188/114 reading should raise a critical alert: {critical['alerts']}")
     alert = critical["alerts"][0]
     step(12, f"nurse recorded 188/114: critical alert {alert['id']} raised")
     prescriber.call("POST", f"alerts/{alert['id']}/acknowledge/", {"note": "Rechecked; settling. No action needed."})
     step(13, "prescriber acknowledged the alert with a note")
-    nurse.call("POST", f"monitoring/{record_id}/vitals/",
-               {"systolic": 132, "diastolic": 84, "heart_rate": 78, "spo2": 98, "respiratory_rate": 14})
-    discharge = {"alert_and_oriented": True, "able_to_walk": True, "escort_present": True,
-                 "ready_minutes_without_rule": 90}
+    nurse.call(
+        "POST",
+        f"monitoring/{record_id}/vitals/",
+        {"systolic": 132, "diastolic": 84, "heart_rate": 78, "spo2": 98, "respiratory_rate": 14},
+    )
+    discharge = {
+        "alert_and_oriented": True,
+        "able_to_walk": True,
+        "escort_present": True,
+        "ready_minutes_without_rule": 90,
+    }
     status, refusal = nurse.call("POST", f"monitoring/{record_id}/discharge/", discharge, expect=(422,))
     step(14, f"discharge before 2 hours refused: {status} {refusal['code']}")
-    prescriber.call("POST", f"monitoring/{record_id}/discharge/",
-                    {**discharge, "override_reason": "Journey test: cannot wait two hours; vitals back to baseline."})
+    prescriber.call(
+        "POST",
+        f"monitoring/{record_id}/discharge/",
+        {**discharge, "override_reason": "Journey test: cannot wait two hours; vitals back to baseline."},
+    )
     step(15, "prescriber discharged with an override and a reason")
     _, form = nurse.call("GET", f"monitoring/{record_id}/rems-form/")
     _, csv_text = nurse.call("GET", f"monitoring/{record_id}/rems-form/?format=csv", raw=True)
-    step(16, f"REMS form downloaded (dose {form['fields']['dose']}, {len(csv_text.splitlines())} CSV rows; "
-             f"missing: {form['missing'] or 'none'})")
+    step(
+        16,
+        f"REMS form downloaded (dose {form['fields']['dose']}, {len(csv_text.splitlines())} CSV rows; "
+        f"missing: {form['missing'] or 'none'})",
+    )
 
     survey_token = token_of(wait_for_link(mail, patient_email, exclude={intake_link}))
     _, survey = anonymous.call("GET", f"forms/{survey_token}/")
     if survey["purpose"] != "survey":
         raise JourneyError(f"the emailed link is not the survey: {survey['purpose']}")
-    anonymous.call("PUT", f"forms/{survey_token}/responses/phq9/",
-                   {"answers": {f"phq9-{i}": 1 for i in range(1, 9)} | {"phq9-9": 0}})
+    anonymous.call(
+        "PUT",
+        f"forms/{survey_token}/responses/phq9/",
+        {"answers": {f"phq9-{i}": 1 for i in range(1, 9)} | {"phq9-9": 0}},
+    )
     anonymous.call("POST", f"forms/{survey_token}/submit/")
     step(17, "worker emailed the follow-up survey; the patient answered it through the link")
     _, outcomes = nurse.call("GET", f"patients/{patient['id']}/outcomes/")
     phq9 = outcomes["instruments"]["phq9"]
-    step(18, f"outcomes: PHQ-9 baseline {phq9['baseline']['total']} -> latest {phq9['latest']['total']} "
-             f"({phq9['percent_change']}%), response={phq9['response']}, remission={phq9['remission']}")
+    step(
+        18,
+        f"outcomes: PHQ-9 baseline {phq9['baseline']['total']} -> latest {phq9['latest']['total']} "
+        f"({phq9['percent_change']}%), response={phq9['response']}, remission={phq9['remission']}",
+    )
     _, log = desk.call("GET", f"notifications/?patient={patient['id']}&status=sent")
     step(19, f"delivery log: {log['count']} messages sent to the patient")
 

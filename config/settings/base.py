@@ -260,6 +260,9 @@ TIME_ZONE = "UTC"  # everything is stored in UTC; each clinic has its own IANA z
 USE_I18N = True
 USE_TZ = True
 
+# The patient pages' stylesheet and script (intake/static/forms/). runserver (DEBUG) and the
+# test live server serve them through staticfiles; in production `collectstatic` copies them to
+# STATIC_ROOT and the reverse proxy in front of gunicorn serves /static/ from there.
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 
@@ -269,20 +272,43 @@ PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 # --- Logging --------------------------------------------------------------------------------------
 # Log lines are event names with ids (see clinic.logging). Never names, birth dates, answers,
 # vitals or tokens.
+# Paths of patient links carry the link token: the redact_link_tokens filter (clinic.logfilters)
+# rewrites them to /forms/[link] on the loggers that print paths (runserver's django.server,
+# gunicorn's access log, django.request) and on the console handler for everything else.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "clinic.request_context.RequestIdLogFilter"}},
+    "filters": {
+        "request_context": {"()": "clinic.request_context.RequestIdLogFilter"},
+        "redact_link_tokens": {"()": "clinic.logfilters.LinkTokenRedactionFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_context"]},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_context", "redact_link_tokens"],
+        },
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         # Django logs every 4xx with its path; paths carry only ids, but the noise hides events.
-        "django.request": {"level": "ERROR"},
+        "django.request": {"level": "ERROR", "filters": ["redact_link_tokens"]},
+        # Access logs: our console handler replaces their own (which would print the raw path).
+        "django.server": {
+            "handlers": ["console"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["redact_link_tokens"],
+        },
+        "gunicorn.access": {
+            "handlers": ["console"],
+            "level": "INFO",
+            "propagate": False,
+            "filters": ["redact_link_tokens"],
+        },
     },
 }
 

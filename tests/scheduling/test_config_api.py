@@ -252,7 +252,13 @@ def test_the_single_query_loader_agrees_with_the_portable_one(world):
     TimeOffFactory(staff_member=world.nurse, starts_at=local(2027, 3, 3, 0), ends_at=local(2027, 3, 4, 0))
     book(world.front_desk, world, world.iv, local(2027, 3, 2, 10))
     book(world.front_desk, world.new_patient(), world.iv, local(2027, 3, 2, 14))
-    window = {"lo": local(2027, 3, 1, 0), "hi": local(2027, 3, 9, 0), "patient": world.patient,
-              "patient_lo": local(2027, 3, 1, 0), "patient_hi": local(2027, 3, 9, 0), "exclude": []}
+    window = {
+        "lo": local(2027, 3, 1, 0),
+        "hi": local(2027, 3, 9, 0),
+        "patient": world.patient,
+        "patient_lo": local(2027, 3, 1, 0),
+        "patient_hi": local(2027, 3, 9, 0),
+        "exclude": [],
+    }
     query = selectors._Query(clinic=world.clinic, **window)
     assert selectors._load_sql(query) == selectors._load_orm(query)
