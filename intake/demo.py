@@ -193,3 +193,26 @@ def seed_intake(context: DemoContext) -> IssuedLink | None:
         elif not done:
             _bring_to(context, patient, spec)
     return link
+
+
+def seed_survey_link(context: DemoContext) -> str | None:
+    """A follow-up survey for Avery (the worker also emails it), and a fresh link to print."""
+    from intake.messages import survey_create
+    from intake.models import FormInvitation
+    from intake.services.invitations import invitation_token_mint, link_url
+    from intake.services.questionnaires import SURVEY_CODES
+
+    patient = Patient.objects.filter(clinic=context.clinic, first_name="Avery", last_name="Lindqvist").first()
+    if patient is None:
+        return None
+    now = timezone.now()
+    invitation = FormInvitation.objects.filter(
+        patient=patient,
+        purpose=FormInvitation.Purpose.SURVEY,
+        submitted_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=now,
+    ).first()
+    if invitation is None:
+        invitation = survey_create(patient=patient, codes=SURVEY_CODES, send_at=now, reason=f"demo:{now:%Y-%m-%d}")
+    return link_url(invitation_token_mint(invitation)) if invitation else None

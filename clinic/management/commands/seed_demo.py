@@ -11,13 +11,14 @@ class Command(BaseCommand):
     help = "Create (or complete) the demo clinic, its staff logins and patients, and print the logins."
 
     def handle(self, *args, **options):
-        from intake.demo import seed_intake
+        from intake.demo import seed_intake, seed_survey_link
         from scheduling.demo import seed_schedule
 
         with transaction.atomic():
             context = demo.seed_clinic()
             link = seed_intake(context)
             booked = seed_schedule(context)
+            survey_link = seed_survey_link(context)
         base = settings.PUBLIC_BASE_URL.rstrip("/")
         self.stdout.write(self.style.SUCCESS(f"Demo clinic ready: {context.clinic.name} (id {context.clinic.pk})"))
         if booked:
@@ -36,6 +37,8 @@ class Command(BaseCommand):
             )
             self.stdout.write(f"    {link.url}")
             self.stdout.write(f"    (as JSON: {base}/api/v1/forms/{link.token}/)")
+        if survey_link:
+            self.stdout.write(f"  A follow-up survey link (Avery Lindqvist): {survey_link}")
         self.stdout.write(
             f"  Get a token:  curl -s -X POST {base}/api/v1/auth/token/ -H 'Content-Type: application/json' "
             f'-d \'{{"username": "demo-frontdesk", "password": "{demo.DEMO_PASSWORD}"}}\''
