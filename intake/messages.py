@@ -103,8 +103,9 @@ def weekly_surveys_schedule(*, now: dt.datetime | None = None) -> int:
     created = 0
     for patient in Patient.objects.filter(pk__in=patient_ids, archived_at__isnull=True).select_related("clinic"):
         local = timezone.localtime(now, patient.clinic.tz)
-        year, week, _ = local.isocalendar()
         send_day = local.date() if local.hour < WEEKLY_SURVEY_HOUR else local.date() + dt.timedelta(days=1)
+        # The key names the week the survey is sent in: a Sunday-afternoon run sends on Monday.
+        year, week, _ = send_day.isocalendar()
         send_at = dt.datetime.combine(send_day, dt.time(WEEKLY_SURVEY_HOUR), tzinfo=patient.clinic.tz)
         with transaction.atomic():
             invitation = survey_create(

@@ -206,7 +206,12 @@ def deliver(ids: Sequence[int], *, now: dt.datetime | None = None) -> Outcome:
             if context is None:
                 outcome.cancelled["no_longer_applies"].append(message.pk)
                 continue
-            if message.channel == Channel.SMS and (wake := quiet_hours_end(message.clinic, now)) is not None:
+            # Quiet hours spare patients; a critical alert notice to a clinician must go at once.
+            if (
+                message.channel == Channel.SMS
+                and message.patient_id is not None
+                and (wake := quiet_hours_end(message.clinic, now)) is not None
+            ):
                 outcome.deferred[wake].append(message.pk)
                 continue
             text = rendering.render(renderer.template, context)
