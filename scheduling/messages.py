@@ -26,7 +26,9 @@ def _subject(session: Session) -> tuple[str, int]:
 
 
 def _reminder_key(session: Session, hours: int) -> str:
-    return f"reminder:{session.pk}:{hours}h"
+    """One reminder per session, offset and appointment time: a moved session can be reminded of
+    its new time, but never twice of the same one."""
+    return f"reminder:{session.pk}:{hours}h:{session.starts_at.astimezone(dt.UTC):%Y%m%dT%H%MZ}"
 
 
 def reminder_time(session: Session, hours: int) -> dt.datetime:
@@ -83,23 +85,62 @@ def course_confirmation_schedule(*, course: Course, now: dt.datetime | None = No
 
 
 def session_messages_move(*, session: Session, now: dt.datetime | None = None) -> None:
-    """A moved session's reminders follow it; ones whose time has passed are dropped, new ones added."""
+    """A moved session's reminders follow it.
+
+    For each offset: a pending reminder moves (same row, new time and key); one whose new time
+    has passed is cancelled; if none is pending (already sent for the old time, or dropped by an
+    earlier move) a reminder for the new time is scheduled, unless one for that very time was
+    already sent.
+    """
     now = now or timezone.now()
-    pending = {m.dedupe_key: m for m in outbox.pending_for(_subject(session), [Kind.SESSION_REMINDER])}
+    rows = list(
+        OutboundMessage.objects.filter(subject_type="session", subject_id=session.pk, kind=Kind.SESSION_REMINDER)
+    )
+    by_key = {m.dedupe_key: m for m in rows}
     for hours in session.clinic.reminder_hours_before:
         send_at = reminder_time(session, hours)
-        message = pending.pop(_reminder_key(session, hours), None)
-        if message is None:
+        key = _reminder_key(session, hours)
+        pending = [
+            m
+            for m in rows
+            if m.status == OutboundMessage.Status.PENDING
+            and m.dedupe_key.startswith(f"reminder:{session.pk}:{hours}h:")
+        ]
+        if send_at <= now:
+            for m in pending:
+                OutboundMessage.objects.filter(pk=m.pk, status=OutboundMessage.Status.PENDING).update(
+                    status=OutboundMessage.Status.CANCELLED, cancel_reason="moved_too_close"
+                )
             continue
-        if send_at > now:
-            OutboundMessage.objects.filter(pk=message.pk, status=OutboundMessage.Status.PENDING).update(
-                scheduled_for=send_at, about_time=session.starts_at
+        existing = by_key.get(key)
+        if existing is not None and existing.status == OutboundMessage.Status.SENT:
+            continue  # already reminded of exactly this time
+        if existing is not None and existing.status == OutboundMessage.Status.CANCELLED:
+            OutboundMessage.objects.filter(pk__in=[m.pk for m in pending]).update(
+                status=OutboundMessage.Status.CANCELLED, cancel_reason="moved"
+            )
+            OutboundMessage.objects.filter(pk=existing.pk).update(
+                status=OutboundMessage.Status.PENDING,
+                scheduled_for=send_at,
+                about_time=session.starts_at,
+                cancel_reason="",
+            )
+            continue
+        mover = existing or (pending[0] if pending else None)
+        if mover is not None:
+            OutboundMessage.objects.filter(pk=mover.pk, status=OutboundMessage.Status.PENDING).update(
+                scheduled_for=send_at, about_time=session.starts_at, dedupe_key=key
             )
         else:
-            OutboundMessage.objects.filter(pk=message.pk).update(
-                status=OutboundMessage.Status.CANCELLED, cancel_reason="moved_too_close"
+            outbox.schedule(
+                clinic=session.clinic,
+                patient=session.patient,
+                kind=Kind.SESSION_REMINDER,
+                subject=_subject(session),
+                scheduled_for=send_at,
+                dedupe_key=key,
+                about_time=session.starts_at,
             )
-    _schedule_reminders(session, now)  # offsets skipped at booking may fit now (the key prevents doubles)
 
 
 def session_messages_cancel(*, session: Session) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -115,7 +116,9 @@ def cancel(subject: tuple[str, int], *, reason: str, kinds: Iterable[str] | None
 def nudge() -> None:
     """After commit, ask the dispatcher to run now (for messages that should not wait a minute).
 
-    Best effort: if the broker is unreachable the beat sweep sends them within the minute.
+    Best effort, and off the request thread: with the broker down, publishing can take its
+    connection timeout, and no request should wait for that. The beat sweep sends the message
+    within the minute anyway.
     """
 
     def publish() -> None:
@@ -123,10 +126,13 @@ def nudge() -> None:
 
         try:
             dispatch_due_messages.apply_async(retry=False)
-        except Exception:
+        except Exception:  # noqa: BLE001 - any broker failure only delays the message
             logger.warning("outbox.nudge_failed")
 
-    transaction.on_commit(publish)
+    def publish_in_background() -> None:
+        threading.Thread(target=publish, name="outbox-nudge", daemon=True).start()
+
+    transaction.on_commit(publish_in_background)
 
 
 # --- quiet hours ------------------------------------------------------------------------------

@@ -156,8 +156,8 @@ def test_moving_closer_drops_a_reminder_whose_time_has_passed(world):
     session_id = _book(world, local(2027, 3, 5, 10))
     _reschedule(world, session_id, local(2027, 3, 2, 15))
 
-    rows = {r.dedupe_key: r for r in reminders(session_id)}
-    first, second = rows[f"reminder:{session_id}:48h"], rows[f"reminder:{session_id}:2h"]
+    rows = {r.dedupe_key.split(":")[2]: r for r in reminders(session_id)}
+    first, second = rows["48h"], rows["2h"]
     assert (first.status, first.cancel_reason) == (Status.CANCELLED, "moved_too_close")
     assert (second.status, second.scheduled_for, second.about_time) == (
         Status.PENDING,
@@ -257,7 +257,9 @@ def test_a_claimed_reminder_of_a_session_moved_meanwhile_is_not_sent(world, cloc
     assert len(mail.outbox) == 1  # only the confirmation
     stale = OutboundMessage.objects.get(pk=claimed)
     assert (stale.status, stale.cancel_reason) == (Status.CANCELLED, "no_longer_applies")
-    assert session_rows(session_id, Kind.SESSION_REMINDER).filter(status=Status.PENDING).count() == 1
+    # The move scheduled both reminders for the new time, the 48-hour one included.
+    pending = session_rows(session_id, Kind.SESSION_REMINDER).filter(status=Status.PENDING).order_by("scheduled_for")
+    assert [r.about_time for r in pending] == [local(2027, 3, 9, 14)] * 2
 
 
 def test_a_reminder_for_a_session_already_under_way_is_not_sent(world, clock):
@@ -292,3 +294,22 @@ def test_cancelling_a_whole_series_at_once_sends_no_course_confirmation(world, c
     [confirmation] = rows_about("course", response.json()["course"], Kind.BOOKING_CONFIRMATION)
     assert outcome.cancelled["no_longer_applies"] == [confirmation.pk]  # re-checked at send time
     assert mail.outbox == []
+
+
+def test_moving_back_and_forth_keeps_a_reminder_for_the_final_time(world):
+    """Book 3/5, move to 3/2 (the 48-hour reminder is dropped), then to 3/9: it comes back."""
+    session_id = _book(world, local(2027, 3, 5, 10))
+    _reschedule(world, session_id, local(2027, 3, 2, 15))
+    _reschedule(world, session_id, local(2027, 3, 9, 10))
+    pending = [(r.scheduled_for, r.about_time) for r in reminders(session_id) if r.status == Status.PENDING]
+    assert pending == [(local(2027, 3, 7, 10), local(2027, 3, 9, 10)), (local(2027, 3, 9, 8), local(2027, 3, 9, 10))]
+
+
+def test_a_session_moved_after_its_reminder_went_out_is_reminded_of_the_new_time(world, clock):
+    session_id = _book(world, local(2027, 3, 5, 10))
+    clock.move_to(local(2027, 3, 3, 10))
+    dispatch()  # the 48-hour reminder (and the confirmation) go out
+    assert [r.status for r in reminders(session_id)] == [Status.SENT, Status.PENDING]
+    _reschedule(world, session_id, local(2027, 3, 11, 10))
+    pending = [(r.scheduled_for, r.about_time) for r in reminders(session_id) if r.status == Status.PENDING]
+    assert pending == [(local(2027, 3, 9, 10), local(2027, 3, 11, 10)), (local(2027, 3, 11, 8), local(2027, 3, 11, 10))]
