@@ -14,3 +14,7 @@ lint:  ## ruff and the migration check
 
 journey:  ## the patient journey end to end against gunicorn + worker + PostgreSQL + Redis
 	./scripts/journey
+
+.PHONY: bench
+bench:  ## the benchmark on PostgreSQL + Redis (~10 min; ARGS=--quick, --smoke for CI, --profile); see BENCHMARKS.md
+	bash -c 'source scripts/_venv.sh && ensure_venv dev' && .venv/bin/python bench/run.py $(ARGS)

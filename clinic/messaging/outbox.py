@@ -126,7 +126,7 @@ def nudge() -> None:
 
         try:
             dispatch_due_messages.apply_async(retry=False)
-        except Exception:  # noqa: BLE001 - any broker failure only delays the message
+        except Exception:
             logger.warning("outbox.nudge_failed")
 
     def publish_in_background() -> None:

@@ -58,7 +58,8 @@ def test_the_clinician_on_duty_is_told_at_once_by_email_and_sms(
     now = local(2027, 3, 1, 12)
     with django_capture_on_commit_callbacks() as callbacks:
         alert = _raise(world)
-    assert any(c.__qualname__ == "nudge.<locals>.publish_in_background" for c in callbacks)  # the dispatcher is asked to run now
+    # the dispatcher is asked to run now
+    assert any(c.__qualname__ == "nudge.<locals>.publish_in_background" for c in callbacks)
 
     notices = _notices(alert)
     assert set(notices.values_list("staff_id", "channel", "recipient")) == {
