@@ -40,35 +40,37 @@ def reminder_time(session: Session, hours: int) -> dt.datetime:
 
 
 def session_messages_schedule(*, session: Session, confirm: bool = True, now: dt.datetime | None = None) -> None:
-    """Called in the booking transaction."""
+    """Called in the booking transaction; all the session's messages go in one INSERT."""
     now = now or timezone.now()
     clinic, patient = session.clinic, session.patient
+    rows = []
     if confirm:
-        outbox.schedule(
-            clinic=clinic,
-            patient=patient,
-            kind=Kind.BOOKING_CONFIRMATION,
-            subject=_subject(session),
-            scheduled_for=now + dt.timedelta(minutes=clinic.booking_confirmation_delay_minutes),
-            dedupe_key=f"confirmation:session:{session.pk}",
-            about_time=session.starts_at,
-        )
-    _schedule_reminders(session, now)
-
-
-def _schedule_reminders(session: Session, now: dt.datetime) -> None:
-    for hours in session.clinic.reminder_hours_before:
-        send_at = reminder_time(session, hours)
-        if send_at > now:
-            outbox.schedule(
-                clinic=session.clinic,
-                patient=session.patient,
-                kind=Kind.SESSION_REMINDER,
+        rows.append(
+            outbox.message_for(
+                clinic=clinic,
+                patient=patient,
+                kind=Kind.BOOKING_CONFIRMATION,
                 subject=_subject(session),
-                scheduled_for=send_at,
-                dedupe_key=_reminder_key(session, hours),
+                scheduled_for=now + dt.timedelta(minutes=clinic.booking_confirmation_delay_minutes),
+                dedupe_key=f"confirmation:session:{session.pk}",
                 about_time=session.starts_at,
             )
+        )
+    for hours in clinic.reminder_hours_before:
+        send_at = reminder_time(session, hours)
+        if send_at > now:
+            rows.append(
+                outbox.message_for(
+                    clinic=clinic,
+                    patient=patient,
+                    kind=Kind.SESSION_REMINDER,
+                    subject=_subject(session),
+                    scheduled_for=send_at,
+                    dedupe_key=_reminder_key(session, hours),
+                    about_time=session.starts_at,
+                )
+            )
+    outbox.schedule_new([row for row in rows if row is not None])
 
 
 def course_confirmation_schedule(*, course: Course, now: dt.datetime | None = None) -> None:

@@ -104,6 +104,44 @@ def schedule(
     return message
 
 
+def schedule_new(messages: list[OutboundMessage]) -> None:
+    """Insert several new rows in one statement; keys that already exist are skipped.
+
+    For messages of a row created in the same transaction (a new booking), where a savepoint per
+    message would only add round trips.
+    """
+    if messages:
+        OutboundMessage.objects.bulk_create(messages, ignore_conflicts=True)
+
+
+def message_for(
+    *,
+    clinic: Clinic,
+    patient: Patient,
+    kind: str,
+    subject: tuple[str, int],
+    scheduled_for: dt.datetime,
+    dedupe_key: str,
+    about_time: dt.datetime | None = None,
+) -> OutboundMessage | None:
+    """An unsaved row on the patient's channel (None when they cannot be reached), for ``schedule_new``."""
+    channel = patient_channel(patient)
+    if channel is None:
+        return None
+    return OutboundMessage(
+        clinic=clinic,
+        patient=patient,
+        kind=kind,
+        channel=channel[0],
+        recipient=channel[1],
+        subject_type=subject[0],
+        subject_id=subject[1],
+        about_time=about_time,
+        scheduled_for=scheduled_for,
+        dedupe_key=dedupe_key,
+    )
+
+
 def pending_for(subject: tuple[str, int], kinds: Iterable[str] | None = None):
     rows = OutboundMessage.objects.filter(subject_type=subject[0], subject_id=subject[1], status=Status.PENDING)
     return rows.filter(kind__in=list(kinds)) if kinds is not None else rows

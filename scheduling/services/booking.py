@@ -167,8 +167,13 @@ def insert_session(
     actor: Actor,
     course=None,
     sequence: int | None = None,
+    savepoint: bool = True,
 ) -> Session:
-    """Insert, record the event and audit row, and schedule the appointment's messages, atomically."""
+    """Insert, record the event and audit row, and schedule the appointment's messages, atomically.
+
+    ``savepoint=False`` saves two round trips when a refusal aborts the whole transaction anyway
+    (a single booking); a series keeps it, to go on checking the other occurrences.
+    """
     session = Session(
         clinic=ctx.clinic,
         patient=patient,
@@ -183,7 +188,7 @@ def insert_session(
         created_by=actor.user,
     )
     try:
-        with transaction.atomic():
+        with transaction.atomic(savepoint=savepoint):
             session.save()
     except IntegrityError as exc:
         name = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
@@ -220,7 +225,7 @@ def lock_patient(patient: Patient) -> Patient:
     return Patient.objects.select_for_update().select_related("clinic").get(pk=patient.pk)
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a refusal aborts the caller's transaction; no savepoint needed
 def session_book(
     *,
     actor: Actor,
@@ -239,6 +244,6 @@ def session_book(
         clinic=patient.clinic, treatment_type=treatment_type, start=starts_at, end=end, patient=patient
     )
     placement = place(ctx, starts_at, room_id=room_id, clinician_id=clinician_id)
-    session = insert_session(ctx, patient, placement, actor=actor)
+    session = insert_session(ctx, patient, placement, actor=actor, savepoint=False)
     logger.info("session.booked", extra={"session_id": session.pk, "clinic_id": patient.clinic_id})
     return session
