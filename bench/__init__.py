@@ -1,0 +1,1 @@
+"""The benchmark harness: see BENCHMARKS.md and ``bench/run.py --help``."""

@@ -1,0 +1,1 @@
+"""django-appointment (PyPI), the peer: its own Django project, database and virtual environment."""
