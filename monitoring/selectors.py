@@ -71,6 +71,18 @@ def record_get(
     return record
 
 
+def record_for_write(*, actor: Actor, record_id: int) -> MonitoringRecord:
+    """The bare record row for a write: the services lock and re-read what they need.
+
+    Writes arrive every few seconds from a monitor, so this is one query, not the
+    full timeline `record_get` assembles for reading.
+    """
+    record = record_queryset(actor=actor, perm=Perm.MONITORING_RECORD).filter(pk=record_id).first()
+    if record is None:
+        raise NotFound()
+    return record
+
+
 def session_for_monitoring(*, actor: Actor, session_id: int) -> Session:
     session = (
         Session.objects.filter(pk=session_id, clinic_id__in=actor.clinics_with(Perm.MONITORING_RECORD))

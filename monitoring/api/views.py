@@ -34,9 +34,9 @@ class MonitoringView(ActorMixin, APIView):
 
     required_permissions = {"GET": Perm.CLINICAL_VIEW, "POST": Perm.MONITORING_RECORD, "PUT": Perm.SCHEDULING_CONFIGURE}
 
-    def record(self, record_id: int, *, write: bool = True):
-        perm = Perm.MONITORING_RECORD if write else Perm.CLINICAL_VIEW
-        return selectors.record_get(actor=self.actor, record_id=record_id, perm=perm, audit=not write)
+    def record(self, record_id: int):
+        """The record a write applies to (another clinic's, or no write right there: 404)."""
+        return selectors.record_for_write(actor=self.actor, record_id=record_id)
 
     def detail(self, record_id: int, status_code: int = 200) -> Response:
         record = selectors.record_get(actor=self.actor, record_id=record_id)

@@ -26,7 +26,7 @@ from monitoring import thresholds
 from monitoring.models import AdverseEvent, Amendment, Dose, MonitoringRecord, ScaleScore, VitalSign
 
 from .policy import policy_for
-from .record import audit, ensure_open
+from .record import audit, lock_open
 
 logger = logging.getLogger(__name__)
 
@@ -84,8 +84,7 @@ def vitals_record(
 ) -> list[tuple[VitalSign, Alert | None]]:
     """Store one or many readings; all are validated before any is stored."""
     actor.require(Perm.MONITORING_RECORD, record.clinic_id)
-    record = MonitoringRecord.objects.select_for_update().select_related("session__treatment_type").get(pk=record.pk)
-    ensure_open(record)
+    record = lock_open(record.pk)
     if not readings:
         raise InvalidInput(errors={"readings": ["Send at least one reading."]})
     if len(readings) > MAX_BATCH:
@@ -157,8 +156,7 @@ def scale_record(
     *, actor: Actor, record: MonitoringRecord, scale: str, value: int, taken_at: dt.datetime | None = None
 ) -> tuple[ScaleScore, Alert | None]:
     actor.require(Perm.MONITORING_RECORD, record.clinic_id)
-    record = MonitoringRecord.objects.select_for_update().select_related("session__treatment_type").get(pk=record.pk)
-    ensure_open(record)
+    record = lock_open(record.pk)
     now = timezone.now()
     taken_at = taken_at or now
     if time_errors := _check_time(taken_at, record, now):

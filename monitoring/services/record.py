@@ -57,6 +57,21 @@ PRE_DOSE_FIELDS = (
 )
 
 
+def lock_open(record_id: int) -> MonitoringRecord:
+    """Lock the record row for a write and refuse if the patient was discharged.
+
+    One statement: the discharge (if any) and the treatment type come along, and only the
+    record row is locked (`of=self`), so a concurrent discharge waits for this write.
+    """
+    record = (
+        MonitoringRecord.objects.select_for_update(of=("self",))
+        .select_related("session__treatment_type", "discharge")
+        .get(pk=record_id)
+    )
+    ensure_open(record)
+    return record
+
+
 def ensure_open(record: MonitoringRecord) -> None:
     if hasattr(record, "discharge"):
         raise Conflict("The patient was discharged; record a correction as an amendment.", code="record_closed")
@@ -188,8 +203,7 @@ def _dose_amount(record: MonitoringRecord, data: dict[str, Any]) -> tuple[Decima
 def dose_record(*, actor: Actor, record: MonitoringRecord, data: dict[str, Any]) -> Dose:
     """Record one administration (an esketamine device, the infusion start, or the injection)."""
     actor.require(Perm.MONITORING_RECORD, record.clinic_id)
-    record = MonitoringRecord.objects.select_for_update().select_related("session__treatment_type").get(pk=record.pk)
-    ensure_open(record)
+    record = lock_open(record.pk)
     now = timezone.now()
     administered_at = data.get("administered_at") or now
     if administered_at > now + dt.timedelta(minutes=1):

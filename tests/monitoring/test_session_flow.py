@@ -440,3 +440,26 @@ def test_reads_and_writes_are_audited(ward):
     assert AuditEvent.objects.filter(object_type="monitoring_record", action="read").exists()
     assert AuditEvent.objects.filter(object_type="dose", action="create").count() == 2
     assert Alert.objects.count() == 0
+
+
+def test_a_monitor_upload_costs_the_same_queries_however_long_the_session(ward, django_assert_max_num_queries):
+    """Writes read the bare record, not the whole timeline: cost stays flat as readings pile up."""
+    record_id = _opened(ward)
+    vitals(ward, record_id, systolic=120, diastolic=80, heart_rate=70, spo2=98)
+    ward.clock.move_to(at(9, 10))
+    dose(ward, record_id)
+
+    def upload(minute: int) -> None:
+        batch = [
+            {"taken_at": at(9, minute).isoformat(), "systolic": 122, "diastolic": 80, "heart_rate": 72, "spo2": 97},
+            {"taken_at": at(9, minute + 1).isoformat(), "systolic": 124, "diastolic": 81, "heart_rate": 74, "spo2": 97},
+        ]
+        response = ward.nurse_client.post(f"/api/v1/monitoring/{record_id}/vitals/", batch, format="json")
+        assert response.status_code == 201, response.content
+
+    ward.clock.move_to(at(9, 59))
+    for minute in range(11, 50, 2):
+        upload(minute)
+    # token, record, savepoint, lock (with the discharge), policy, baseline, insert, audit, release
+    with django_assert_max_num_queries(9):
+        upload(55)
