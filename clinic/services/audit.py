@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from django.db import connection
+from django.utils import timezone
+
 from clinic.access import Actor
 from clinic.models import AuditEvent, User
 from clinic.request_context import client_address_var, request_id_var
@@ -59,6 +62,9 @@ def audit_record_many(
 
     ``records`` yields ``(clinic_id, patient_id, object_id)``; the default action is READ.
     """
+    rows = [(clinic_id, patient_id, str(object_id)) for clinic_id, patient_id, object_id in records]
+    if not rows:
+        return
     common = {
         **_actor_fields(actor, actor_kind),
         "action": action,
@@ -66,9 +72,42 @@ def audit_record_many(
         "request_id": request_id_var.get(),
         "client_address": client_address_var.get(),
     }
-    events = [
-        AuditEvent(clinic_id=clinic_id, patient_id=patient_id, object_id=str(object_id), **common)
-        for clinic_id, patient_id, object_id in records
-    ]
-    if events:
-        AuditEvent.objects.bulk_create(events)
+    if connection.vendor == "postgresql":
+        _insert_unnest(rows, common)
+        return
+    AuditEvent.objects.bulk_create(
+        AuditEvent(clinic_id=clinic_id, patient_id=patient_id, object_id=object_id, **common)
+        for clinic_id, patient_id, object_id in rows
+    )
+
+
+_INSERT_UNNEST = """
+INSERT INTO clinic_auditevent
+    (occurred_at, clinic_id, actor_id, actor_kind, action, patient_id, object_type, object_id,
+     request_id, client_address, changed_fields)
+SELECT %s, t.clinic_id, %s, %s, %s, t.patient_id, %s, t.object_id, %s, %s, '[]'::jsonb
+FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) AS t(clinic_id, patient_id, object_id)
+"""
+
+
+def _insert_unnest(rows: list[tuple[int | None, int | None, str]], common: dict) -> None:
+    """Three array parameters instead of eleven per row: a calendar page of 200 patients
+    costs the same statement as one, with no model instances built."""
+    clinic_ids, patient_ids, object_ids = (list(column) for column in zip(*rows, strict=True))
+    user = common["actor"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_UNNEST,
+            [
+                timezone.now(),
+                user.pk if user is not None else None,
+                common["actor_kind"],
+                common["action"],
+                common["object_type"],
+                common["request_id"],
+                common["client_address"],
+                clinic_ids,
+                patient_ids,
+                object_ids,
+            ],
+        )

@@ -108,6 +108,20 @@ def test_listing_patients_audits_each_one_shown(front_desk, clinic):
     assert len(patients) == 3
 
 
+def test_a_list_page_audit_row_says_who_where_and_which_request(front_desk, clinic):
+    client, member = front_desk
+    PatientFactory.create_batch(2, clinic=clinic)
+    response = client.get("/api/v1/patients/", HTTP_X_REQUEST_ID="page-7")
+    assert response.status_code == 200
+    events = list(AuditEvent.objects.filter(action=AuditEvent.Action.READ))
+    assert len(events) == 2
+    for event in events:
+        assert (event.actor_id, event.actor_kind, event.clinic_id) == (member.user_id, "staff", clinic.pk)
+        assert (event.request_id, event.client_address, event.object_type) == ("page-7", "127.0.0.1", "patient")
+        assert event.object_id == str(event.patient_id) and event.changed_fields == []
+        assert event.occurred_at is not None
+
+
 def test_update_records_changed_field_names_not_values(front_desk, clinic):
     client, _ = front_desk
     patient = PatientFactory(clinic=clinic)
