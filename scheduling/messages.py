@@ -171,18 +171,37 @@ def _appointment_context(message: OutboundMessage, session: Session) -> dict:
     }
 
 
+# What the appointment templates use; a reminder run loads thousands of sessions, so the wide
+# patient and clinic rows stay in the database.
+_MESSAGE_COLUMNS = (
+    "course_id",
+    "status",
+    "starts_at",
+    "clinic__name",
+    "clinic__phone",
+    "clinic__address_line1",
+    "clinic__city",
+    "clinic__timezone",
+    "patient__first_name",
+    "treatment_type__modality",
+)
+
+
 def _load_sessions(messages: list[OutboundMessage]) -> dict[int, Session]:
     """Each message's session; a course confirmation gets the course's first booked session."""
     session_ids = [m.subject_id for m in messages if m.subject_type == "session"]
     course_ids = [m.subject_id for m in messages if m.subject_type == "course"]
     related = ("clinic", "patient", "treatment_type")
-    sessions = {s.pk: s for s in Session.objects.filter(pk__in=session_ids).select_related(*related)}
+    sessions = {
+        s.pk: s for s in Session.objects.filter(pk__in=session_ids).select_related(*related).only(*_MESSAGE_COLUMNS)
+    }
     first_of_course: dict[int, Session] = {}
     counts: dict[int, int] = {}
     if course_ids:
         for s in (
             Session.objects.filter(course_id__in=course_ids, status=Session.Status.BOOKED)
             .select_related(*related)
+            .only(*_MESSAGE_COLUMNS)
             .order_by("course_id", "starts_at")
         ):
             first_of_course.setdefault(s.course_id, s)

@@ -258,7 +258,7 @@ def deliver(ids: Sequence[int], *, now: dt.datetime | None = None) -> Outcome:
             ):
                 outcome.deferred[wake].append(message.pk)
                 continue
-            text = rendering.render(renderer.template, context)
+            text = rendering.render(renderer.template, context, channel=message.channel)
             if message.channel == Channel.EMAIL:
                 emails.append((message, _email(message, text)))
             else:

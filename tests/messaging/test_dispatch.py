@@ -338,3 +338,29 @@ def test_a_row_stuck_in_sending_is_claimed_again_after_its_lease(world, clock):
     row.refresh_from_db()
     assert (row.status, row.attempts, row.lease_expires_at) == (Status.SENT, 2, None)
     assert dispatch().sent == []
+
+
+# --- cost ------------------------------------------------------------------------------------------
+
+
+def _deliver_confirmations(world, count: int, first_day: int) -> int:
+    """Book `count` patients (half by SMS), then count the statements one delivery sweep costs."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories.clinic import PatientFactory
+    from tests.scheduling.helpers import approve
+
+    for i in range(count):
+        patient = approve(PatientFactory(clinic=world.clinic, preferred_channel="sms" if i % 2 else "email"))
+        _book(world, local(2027, 3, first_day + i // 4, 9 + 2 * (i % 4)), patient=patient)
+    ids = outbox.claim(now=NOW + dt.timedelta(minutes=3))
+    assert len(ids) == count
+    with CaptureQueriesContext(connection) as queries:
+        assert len(outbox.deliver(ids).sent) == count
+    return len(queries)
+
+
+def test_a_sweep_costs_the_same_statements_for_two_messages_or_twelve(world, clock, sms_outbox):
+    assert _deliver_confirmations(world, 2, first_day=8) == _deliver_confirmations(world, 12, first_day=15)
+    assert len(sms_outbox) == 7 and len(mail.outbox) == 7
