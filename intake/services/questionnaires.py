@@ -17,7 +17,7 @@ from clinic.errors import Conflict, InvalidInput
 from clinic.models import AuditEvent
 from clinic.services.audit import audit_record
 from intake import engine
-from intake.instruments import shipped_definitions
+from intake.instruments import CANDIDACY_CODES, INSTRUMENT_CODES, shipped_definitions
 from intake.models import Questionnaire
 
 # The standard candidacy intake: medical history, medicines, antidepressant history and the
@@ -61,16 +61,39 @@ def questionnaires_sync(model=Questionnaire) -> list[str]:
     return created
 
 
+def shipped_codes() -> frozenset[str]:
+    """Codes the product owns: those of the shipped files and of any shipped row in the database.
+
+    A clinic may not reuse one. ``questionnaire_set`` would otherwise ask the clinic's version in
+    place of the product's, and an unscored "phq9" has no item-9 alert and no scores.
+    """
+    stored = Questionnaire.objects.filter(clinic__isnull=True).values_list("code", flat=True).distinct()
+    return _reserved(stored)
+
+
+def _reserved(stored_codes) -> frozenset[str]:
+    return frozenset(code.lower() for code in (*INSTRUMENT_CODES, *CANDIDACY_CODES, *stored_codes))
+
+
 def _definition_errors(definition: Mapping[str, Any]) -> dict[str, list[str]]:
-    errors = engine.validate_definition(dict(definition))
-    return {f"definition.{path}": messages for path, messages in errors.items()}
+    errors = {f"definition.{path}": messages for path, messages in engine.validate_definition(dict(definition)).items()}
+    code = definition.get("code")
+    if isinstance(code, str) and code.lower() in shipped_codes():
+        errors.setdefault("definition.code", []).append(
+            f"{code!r} is the code of a questionnaire shipped with the product; choose another code."
+        )
+    return errors
 
 
 @transaction.atomic
 def questionnaire_create(
     *, actor: Actor, clinic_id: int, definition: dict[str, Any], in_intake: bool = False
 ) -> Questionnaire:
-    """A clinic's own definition (for example a C-SSRS it holds a licence for), validated first."""
+    """A clinic's own definition (for example a C-SSRS it holds a licence for), validated first.
+
+    Its code must not be a shipped one (see ``shipped_codes``): a clinic adds questionnaires, it
+    never replaces the scored instruments or the candidacy questionnaires the rules read.
+    """
     actor.require(Perm.QUESTIONNAIRE_MANAGE, clinic_id)
     errors = _definition_errors(definition)
     if errors:
@@ -133,19 +156,24 @@ def questionnaire_update_flags(
 
 
 def questionnaire_set(*, clinic_id: int, codes: tuple[str, ...] | None = None) -> list[Questionnaire]:
-    """The definitions a new link asks for: per code, the clinic's latest active version, else the shipped one.
+    """The definitions a new link asks for: per code, the newest active version.
 
+    A shipped code always gets the shipped definition: a clinic row with that code (possible only
+    for rows stored before ``questionnaire_create`` refused them) is ignored, because the scoring,
+    the item-9 alert and the candidacy rules depend on the product's definition.
     ``codes=None`` means the intake: the standard codes plus the clinic's own ``in_intake`` ones.
     """
-    candidates = Questionnaire.objects.filter(Q(clinic__isnull=True) | Q(clinic_id=clinic_id), active=True).order_by(
-        "code", "-created_at", "-id"
+    candidates = list(
+        Questionnaire.objects.filter(Q(clinic__isnull=True) | Q(clinic_id=clinic_id), active=True).order_by(
+            "code", "-created_at", "-id"
+        )
     )
+    reserved = _reserved(q.code for q in candidates if q.clinic_id is None)  # no extra query
     chosen: dict[str, Questionnaire] = {}
     for q in candidates:
-        current = chosen.get(q.code)
-        # A clinic's own version of a code wins over the shipped one; otherwise the newest.
-        if current is None or (q.clinic_id is not None and current.clinic_id is None):
-            chosen[q.code] = q
+        if q.clinic_id is not None and q.code.lower() in reserved:
+            continue
+        chosen.setdefault(q.code, q)  # ordered newest first per code
     if codes is None:
         wanted = [code for code in INTAKE_CODES if code in chosen]
         wanted += sorted(code for code, q in chosen.items() if q.in_intake and code not in INTAKE_CODES)

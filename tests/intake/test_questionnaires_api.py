@@ -117,3 +117,95 @@ def test_admin_site_adds_a_validated_definition(client, clinic, make_staff):
     shipped = Questionnaire.objects.get(clinic__isnull=True, code="phq9")
     assert client.get(f"/admin/intake/questionnaire/{shipped.pk}/change/").status_code == 200
     assert client.post(f"/admin/intake/questionnaire/{shipped.pk}/change/", {"active": ""}).status_code == 403
+
+
+# --- a clinic never replaces a shipped definition ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "code", ["phq9", "gad7", "pcl5", "medical-history", "antidepressant-trials", "current-medications"]
+)
+def test_clinic_definition_may_not_reuse_a_shipped_code(admin, clinic, code):
+    response = admin.post("/api/v1/questionnaires/", {"definition": {**CUSTOM_DEFINITION, "code": code}}, format="json")
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    errors = response.json()["errors"]
+    assert list(errors) == ["definition.code"]
+    assert "shipped with the product" in errors["definition.code"][0]
+    assert not Questionnaire.objects.filter(clinic=clinic).exists()
+
+
+def test_a_stored_clinic_row_with_a_shipped_code_never_replaces_the_shipped_one(clinic, make_staff, client_for):
+    """Rows saved before the refusal existed: the link still asks the product's scored PHQ-9."""
+    impostor = QuestionnaireFactory(clinic=clinic, code="phq9", version="99", in_intake=True)
+    front_desk = client_for(make_staff(clinic, Role.FRONT_DESK))
+    patient = PatientFactory(clinic=clinic)
+    assert front_desk.post(f"/api/v1/patients/{patient.pk}/intake-invitations/").status_code == 201
+    asked = list(FormInvitation.objects.get(patient=patient).questionnaires.filter(code="phq9"))
+    assert [q.pk for q in asked] == [Questionnaire.objects.get(clinic__isnull=True, code="phq9").pk]
+    assert impostor.pk not in [q.pk for q in asked]
+    assert asked[0].scoring == "phq9"
+
+
+def test_admin_site_refuses_a_shipped_code(client, clinic, make_staff):
+    import json
+
+    member = make_staff(clinic, Role.CLINIC_ADMIN)
+    member.user.is_staff = True
+    member.user.save()
+    client.force_login(member.user)
+    refused = client.post(
+        "/admin/intake/questionnaire/add/",
+        {"clinic": clinic.pk, "definition": json.dumps({**CUSTOM_DEFINITION, "code": "phq9"}), "active": "on"},
+        follow=True,
+    )
+    shown = [str(m) for m in refused.context["messages"]]
+    assert any("definition.code" in m and "shipped with the product" in m for m in shown), shown
+    assert not Questionnaire.objects.filter(clinic=clinic).exists()
+    assert Questionnaire.objects.filter(code="phq9").count() == 1
+
+
+# --- loading the shipped definitions ------------------------------------------------------------------
+
+
+def test_sync_command_is_idempotent_and_restores_a_missing_definition(db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from intake.instruments import shipped_definitions
+
+    shipped = {d["code"]: d for d in shipped_definitions()}
+    before = sorted(Questionnaire.objects.filter(clinic__isnull=True).values_list("code", "version"))
+    assert before == sorted((code, d["version"]) for code, d in shipped.items())
+
+    out = StringIO()
+    call_command("sync_questionnaires", stdout=out)
+    assert "0 definition(s) loaded: none" in out.getvalue()
+
+    Questionnaire.objects.filter(clinic__isnull=True, code="gad7").delete()
+    out = StringIO()
+    call_command("sync_questionnaires", stdout=out)
+    assert f"1 definition(s) loaded: gad7:{shipped['gad7']['version']}" in out.getvalue()
+    out = StringIO()
+    call_command("sync_questionnaires", stdout=out)
+    assert "0 definition(s) loaded: none" in out.getvalue()
+
+    assert sorted(Questionnaire.objects.filter(clinic__isnull=True).values_list("code", "version")) == before
+    restored = Questionnaire.objects.get(clinic__isnull=True, code="gad7")
+    assert restored.definition == shipped["gad7"]
+    assert (restored.scoring, restored.in_intake, restored.active) == ("gad7", True, True)
+
+
+def test_sync_refuses_a_shipped_definition_changed_without_a_new_version(db):
+    from django.core.management import call_command
+
+    from intake.services.questionnaires import ShippedDefinitionChanged
+
+    row = Questionnaire.objects.get(clinic__isnull=True, code="phq9")
+    edited = {**row.definition, "title": "PHQ-9, edited in place"}
+    Questionnaire.objects.filter(pk=row.pk).update(definition=edited)
+    with pytest.raises(ShippedDefinitionChanged, match="phq9"):
+        call_command("sync_questionnaires")
+    assert Questionnaire.objects.filter(code="phq9").count() == 1
+    assert Questionnaire.objects.get(pk=row.pk).definition == edited  # nothing overwritten either
