@@ -1,6 +1,8 @@
 """Query-string filters of the clinic list endpoints (ids and statuses only: no PHI in URLs)."""
 
 import django_filters as filters
+from django.db.models import Q
+from django.utils import timezone
 
 from clinic.access import Role
 from clinic.models import (
@@ -61,11 +63,24 @@ class PatientFilter(DefaultingFilterSet):
 
     clinic = filters.NumberFilter(field_name="clinic_id")
     archived = filters.BooleanFilter(field_name="archived_at", lookup_expr="isnull", exclude=True)
-    candidacy_status = filters.ChoiceFilter(choices=CandidacyStatus.choices)
+    candidacy_status = filters.ChoiceFilter(choices=CandidacyStatus.choices, method="filter_candidacy_status")
 
     class Meta:
         model = Patient
         fields = ["clinic", "archived", "candidacy_status"]
+
+    def filter_candidacy_status(self, queryset, name, value):
+        """The status as shown (``Patient.candidacy_status_now``), not as stored.
+
+        An approval lapses on read, with no sweep rewriting the column, so the stored "approved"
+        includes lapsed approvals and no row stores "expired".
+        """
+        lapsed = Q(candidacy_status=CandidacyStatus.APPROVED, candidacy_expires_at__lte=timezone.now())
+        if value == CandidacyStatus.EXPIRED:
+            return queryset.filter(lapsed | Q(candidacy_status=CandidacyStatus.EXPIRED))
+        if value == CandidacyStatus.APPROVED:
+            return queryset.filter(candidacy_status=CandidacyStatus.APPROVED).exclude(lapsed)
+        return queryset.filter(candidacy_status=value)
 
 
 class AuditEventFilter(filters.FilterSet):

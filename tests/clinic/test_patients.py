@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
+import time_machine
+from django.utils import timezone
 
 from clinic.access import Role
-from clinic.models import AuditEvent, Patient, mrn_is_well_formed
+from clinic.models import AuditEvent, CandidacyStatus, Patient, mrn_is_well_formed
 from tests.factories.clinic import PatientFactory
 from tests.phi import register_phi
 
@@ -142,7 +146,7 @@ def test_mrn_cannot_be_changed(front_desk, clinic):
 
 
 def test_archive_hides_keeps_and_restores(front_desk, clinic):
-    client, _ = front_desk
+    client, member = front_desk
     patient = PatientFactory(clinic=clinic)
     assert client.delete(f"/api/v1/patients/{patient.pk}/").status_code == 204
     patient.refresh_from_db()
@@ -153,8 +157,19 @@ def test_archive_hides_keeps_and_restores(front_desk, clinic):
     response = client.patch(f"/api/v1/patients/{patient.pk}/", {"last_name": "X"}, format="json")
     assert response.status_code == 409
     assert response.json()["code"] == "patient_archived"
-    assert client.post(f"/api/v1/patients/{patient.pk}/restore/").json()["archived"] is False
+    restored = client.post(f"/api/v1/patients/{patient.pk}/restore/", HTTP_X_REQUEST_ID="restore-1")
+    assert restored.json()["archived"] is False
     assert AuditEvent.objects.filter(action=AuditEvent.Action.ARCHIVE, patient=patient).count() == 1
+    restore_event = AuditEvent.objects.get(request_id="restore-1")
+    assert (
+        restore_event.actor,
+        restore_event.action,
+        restore_event.object_type,
+        restore_event.object_id,
+        restore_event.patient_id,
+        restore_event.clinic_id,
+        restore_event.changed_fields,
+    ) == (member.user, "update", "patient", str(patient.pk), patient.pk, clinic.pk, ["archived_at"])
 
 
 def test_search_by_name_and_birth_date_in_the_body(front_desk, clinic):
@@ -193,3 +208,35 @@ def test_clinicians_read_but_do_not_write(clinic, make_staff, client_for):
     patient = PatientFactory(clinic=clinic)
     assert nurse.get(f"/api/v1/patients/{patient.pk}/").status_code == 200
     assert nurse.patch(f"/api/v1/patients/{patient.pk}/", {"last_name": "X"}, format="json").status_code == 403
+
+
+def test_candidacy_status_filter_uses_the_status_as_shown(front_desk, clinic, client_for):
+    """Expiry is computed on read, so the filter must compute it too: a lapsed approval is "expired"."""
+    client, member = front_desk
+    now = timezone.now()
+    stored = {status: PatientFactory(clinic=clinic, candidacy_status=status) for status in CandidacyStatus.values}
+    approved_later = PatientFactory(
+        clinic=clinic, candidacy_status="approved", candidacy_expires_at=now + dt.timedelta(days=30)
+    )
+    lapsed = PatientFactory(
+        clinic=clinic, candidacy_status="approved", candidacy_expires_at=now - dt.timedelta(minutes=1)
+    )
+    expected = {status: {patient.pk} for status, patient in stored.items()}
+    expected["approved"] |= {approved_later.pk}  # stored["approved"] has no expiry: it stays approved
+    expected["expired"] |= {lapsed.pk}
+
+    def shown(api, status: str) -> set[int]:
+        response = api.get(f"/api/v1/patients/?candidacy_status={status}&page_size=200")
+        assert response.status_code == 200, response.content
+        rows = response.json()["results"]
+        assert {row["candidacy_status"] for row in rows} <= {status}
+        return {row["id"] for row in rows}
+
+    for status in CandidacyStatus.values:
+        assert shown(client, status) == expected[status], status
+
+    # A month on, the 30-day approval has lapsed too (a fresh token: the first one expired meanwhile).
+    with time_machine.travel(now + dt.timedelta(days=31)):
+        later = client_for(member)
+        assert shown(later, "approved") == {stored["approved"].pk}
+        assert shown(later, "expired") == {stored["expired"].pk, lapsed.pk, approved_later.pk}
