@@ -114,12 +114,18 @@ def assessment_get(
     return assessment
 
 
-def risk_assessment_list(*, actor: Actor, patient_id: int) -> QuerySet[RiskAssessment]:
-    return (
+def risk_assessment_list(*, actor: Actor, patient_id: int) -> list[RiskAssessment]:
+    """A patient's suicide-risk assessments, newest first; each one shown is a clinical read, audited
+    as ``risk_assessment`` (one INSERT for the whole list)."""
+    records = list(
         RiskAssessment.objects.filter(patient_id=patient_id, clinic_id__in=actor.clinics_with(Perm.CLINICAL_VIEW))
         .select_related("assessed_by")
         .order_by("-assessed_at", "-id")
     )
+    audit_record_many(
+        actor=actor, object_type="risk_assessment", records=((r.clinic_id, r.patient_id, r.pk) for r in records)
+    )
+    return records
 
 
 def latest_risk_level(assessment: Assessment) -> str:

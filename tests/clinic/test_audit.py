@@ -73,3 +73,60 @@ def test_audit_list_never_shows_another_clinics_events(clinic, other_clinic, mak
     admin = client_for(make_staff(clinic, Role.CLINIC_ADMIN))
     AuditEventFactory(clinic=other_clinic)
     assert admin.get("/api/v1/audit-events/").json()["count"] == 0
+
+
+def test_staff_writes_are_audited(clinic, make_staff, client_for):
+    admin_member = make_staff(clinic, Role.CLINIC_ADMIN)
+    admin = client_for(admin_member)
+
+    def event(request_id: str) -> tuple:
+        row = AuditEvent.objects.get(request_id=request_id)
+        return (
+            row.actor,
+            row.actor_kind,
+            row.action,
+            row.object_type,
+            row.clinic_id,
+            row.object_id,
+            row.changed_fields,
+        )
+
+    created = admin.post(
+        "/api/v1/staff/",
+        {"clinic": clinic.pk, "username": "new.nurse", "password": "a-long-enough-secret", "roles": ["nurse"]},
+        format="json",
+        HTTP_X_REQUEST_ID="staff-create",
+    )
+    assert created.status_code == 201, created.content
+    member_id = created.json()["id"]
+    assert event("staff-create") == (
+        admin_member.user,
+        "staff",
+        "create",
+        "staff_member",
+        clinic.pk,
+        str(member_id),
+        [],
+    )
+
+    updated = admin.patch(
+        f"/api/v1/staff/{member_id}/",
+        {"max_concurrent_sessions": 3, "roles": ["nurse", "prescriber"]},
+        format="json",
+        HTTP_X_REQUEST_ID="staff-update",
+    )
+    assert updated.status_code == 200, updated.content
+    action = event("staff-update")
+    assert action[:6] == (admin_member.user, "staff", "update", "staff_member", clinic.pk, str(member_id))
+    assert sorted(action[6]) == ["max_concurrent_sessions", "roles"]
+
+    assert admin.delete(f"/api/v1/staff/{member_id}/", HTTP_X_REQUEST_ID="staff-deactivate").status_code == 204
+    assert event("staff-deactivate") == (
+        admin_member.user,
+        "staff",
+        "update",
+        "staff_member",
+        clinic.pk,
+        str(member_id),
+        ["active"],
+    )

@@ -6,7 +6,6 @@ import datetime as dt
 
 import pytest
 import time_machine
-from django.utils import timezone
 
 from clinic.access import Role
 from clinic.models import AuditEvent
@@ -76,6 +75,15 @@ def test_relative_flags_need_a_rationale(patient, prescriber):
         rationale="Aneurysm repaired 2019, cleared by vascular surgeon; BP monitored closely.",
     )
     assert approved.status_code == 201
+    event = AuditEvent.objects.get(action="create", object_type="candidacy_decision")
+    assert (event.actor.username, event.object_id, event.patient_id, event.clinic_id) == (
+        CandidacyDecision.objects.get().decided_by.username,
+        str(approved.json()["id"]),
+        patient.pk,
+        patient.clinic_id,
+    )
+    # The refused attempt wrote no decision and no audit row of one.
+    assert AuditEvent.objects.filter(object_type="candidacy_decision").count() == 1
     patient.refresh_from_db()
     assert patient.candidacy_status == "approved"
     assert patient.candidacy_modalities == ["iv_ketamine"]
@@ -104,17 +112,32 @@ def test_malformed_decisions_name_the_field(patient, prescriber, body, field):
     assert field in response.json()["errors"]
 
 
-def test_approval_expires_after_the_clinic_period(patient, prescriber, clinic):
-    clinic.candidacy_approval_valid_months = 12
-    clinic.save()
-    assessment = submit_intake(patient)
-    decide(prescriber, assessment, decision="approved", modalities=["iv_ketamine"])
+@pytest.mark.parametrize(
+    ("months", "decided_at", "expires_at"),
+    [
+        # The default: twelve months to the minute.
+        (None, dt.datetime(2026, 3, 10, 15, 30, tzinfo=dt.UTC), dt.datetime(2027, 3, 10, 15, 30, tzinfo=dt.UTC)),
+        # A clinic's own period, ending on a shorter month: clamped to its last day.
+        (6, dt.datetime(2026, 8, 31, 9, 0, tzinfo=dt.UTC), dt.datetime(2027, 2, 28, 9, 0, tzinfo=dt.UTC)),
+    ],
+)
+def test_approval_expires_after_the_clinic_period(months, decided_at, expires_at, patient, prescriber, clinic):
+    if months is not None:
+        clinic.candidacy_approval_valid_months = months
+        clinic.save()
+    else:
+        assert clinic.candidacy_approval_valid_months == 12
+    with time_machine.travel(decided_at - dt.timedelta(hours=1), tick=False):
+        assessment = submit_intake(patient)
+    with time_machine.travel(decided_at, tick=False):
+        response = decide(prescriber, assessment, decision="approved", modalities=["iv_ketamine"])
+    assert response.status_code == 201, response.content
+    assert dt.datetime.fromisoformat(response.json()["expires_at"]) == expires_at
     patient.refresh_from_db()
-    expires = patient.candidacy_expires_at
-    assert expires.date() == (timezone.now() + dt.timedelta(days=365)).date() or expires.month == timezone.now().month
-    with time_machine.travel(expires - dt.timedelta(minutes=1)):
+    assert patient.candidacy_expires_at == expires_at
+    with time_machine.travel(expires_at - dt.timedelta(minutes=1)):
         assert patient.candidacy_status_now() == "approved"
-    with time_machine.travel(expires + dt.timedelta(minutes=1)):
+    with time_machine.travel(expires_at):
         assert patient.candidacy_status_now() == "expired"
 
 
@@ -193,6 +216,13 @@ def test_risk_assessment_high_opens_alert_and_shows_in_assessment(patient, presc
     )
     assert response.status_code == 201
     assert patient.alerts.get().kind == "suicide_risk"
+    created = AuditEvent.objects.get(action="create", object_type="risk_assessment")
+    assert (created.object_id, created.patient_id, created.clinic_id, created.actor_kind) == (
+        str(response.json()["id"]),
+        patient.pk,
+        clinic.pk,
+        "staff",
+    )
     assert prescriber.get(f"/api/v1/assessments/{assessment.pk}/").json()["risk_level"] == "high"
     front_desk = client_for(make_staff(clinic, Role.FRONT_DESK))
     assert (
@@ -202,3 +232,37 @@ def test_risk_assessment_high_opens_alert_and_shows_in_assessment(patient, presc
         == 403
     )
     assert front_desk.get(f"/api/v1/patients/{patient.pk}/risk-assessments/").status_code == 403
+
+
+def test_assessment_list_audits_each_assessment_shown(clinic, prescriber):
+    shown = [submit_intake(PatientFactory(clinic=clinic)) for _ in range(3)]
+    response = prescriber.get("/api/v1/assessments/?page_size=2", HTTP_X_REQUEST_ID="queue-1")
+    assert response.status_code == 200
+    on_page = {row["id"] for row in response.json()["results"]}
+    assert len(on_page) == 2 and on_page <= {a.pk for a in shown}
+    events = AuditEvent.objects.filter(request_id="queue-1")
+    assert {(e.action, e.object_type) for e in events} == {("read", "assessment")}
+    assert {int(e.object_id) for e in events} == on_page
+    by_id = {a.pk: a for a in shown}
+    assert {(e.patient_id, e.clinic_id) for e in events} == {(by_id[i].patient_id, clinic.pk) for i in on_page}
+
+
+def test_reading_risk_assessments_audits_each_one_in_one_insert(patient, clinic, make_staff, client_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories.intake import RiskAssessmentFactory
+
+    records = RiskAssessmentFactory.create_batch(3, clinic=clinic, patient=patient)
+    nurse = client_for(make_staff(clinic, Role.NURSE))
+    with CaptureQueriesContext(connection) as queries:
+        response = nurse.get(f"/api/v1/patients/{patient.pk}/risk-assessments/", HTTP_X_REQUEST_ID="risk-read")
+    assert response.status_code == 200
+    assert len(response.json()) == 3
+    reads = AuditEvent.objects.filter(request_id="risk-read", object_type="risk_assessment")
+    assert sorted((e.action, e.object_id, e.patient_id) for e in reads) == sorted(
+        ("read", str(r.pk), patient.pk) for r in records
+    )
+    statements = [q["sql"].strip().replace('"', "") for q in queries.captured_queries]
+    audit_inserts = [sql for sql in statements if sql.startswith("INSERT INTO clinic_auditevent")]
+    assert len(audit_inserts) == 2  # the patient read, and every risk assessment shown in one statement

@@ -15,6 +15,7 @@ from tests.factories.clinic import PatientFactory, StaffMemberFactory
 from tests.intake.answers import clean_intake
 
 
+@time_machine.travel(dt.datetime(2027, 1, 10, 8, 0, tzinfo=dt.UTC))
 def test_status_walks_through_every_state(clinic):
     patient = PatientFactory(clinic=clinic)
     front_desk = Actor.for_user(StaffMemberFactory(clinic=clinic, roles=[Role.FRONT_DESK]).user)
@@ -43,15 +44,46 @@ def test_status_walks_through_every_state(clinic):
 
     assessment_decide(actor=prescriber, assessment=assessment, decision="declined", modalities=[], rationale="r")
     assert status() == "declined"
-    assessment_decide(
-        actor=prescriber, assessment=assessment, decision="approved", modalities=["iv_ketamine"], rationale=""
-    )
-    assert status() == "approved"
+    # Approved at a known instant (after everything above), so the expiry is exact: the default 12 months.
+    decided_at = dt.datetime(2027, 1, 11, 10, 0, tzinfo=dt.UTC)
+    expires_at = dt.datetime(2028, 1, 11, 10, 0, tzinfo=dt.UTC)
+    with time_machine.travel(decided_at, tick=False):
+        assessment_decide(
+            actor=prescriber, assessment=assessment, decision="approved", modalities=["iv_ketamine"], rationale=""
+        )
+        assert status() == "approved"
+    assert patient.candidacy_expires_at == expires_at
+    assert patient.candidacy_modalities == ["iv_ketamine"]
 
     # A re-assessment under way does not hide a valid approval from front desk.
-    intake_invitation_issue(actor=front_desk, patient=patient)
-    assert status() == "approved"
-    with time_machine.travel(patient.candidacy_expires_at + dt.timedelta(seconds=1)):
+    with time_machine.travel(decided_at + dt.timedelta(hours=1)):
+        intake_invitation_issue(actor=front_desk, patient=patient)
+        assert status() == "approved"
+    with time_machine.travel(expires_at - dt.timedelta(minutes=1)):
+        assert patient.candidacy_status_now() == "approved"
+    with time_machine.travel(expires_at):
+        assert patient.candidacy_status_now() == "expired"
+
+
+def test_clinic_configured_approval_period_sets_the_exact_expiry(clinic):
+    clinic.candidacy_approval_valid_months = 3
+    clinic.save()
+    patient = PatientFactory(clinic=clinic)
+    prescriber = Actor.for_user(StaffMemberFactory(clinic=clinic, roles=[Role.PRESCRIBER]).user)
+    from tests.intake.flows import submit_intake
+
+    with time_machine.travel(dt.datetime(2027, 11, 30, 16, 45, tzinfo=dt.UTC), tick=False):
+        assessment = submit_intake(patient)
+        decision = assessment_decide(
+            actor=prescriber, assessment=assessment, decision="approved", modalities=["iv_ketamine"], rationale=""
+        )
+    # 30 November + 3 months: 29 February 2028 (a leap year), same time of day.
+    assert decision.expires_at == dt.datetime(2028, 2, 29, 16, 45, tzinfo=dt.UTC)
+    patient.refresh_from_db()
+    assert patient.candidacy_expires_at == decision.expires_at
+    with time_machine.travel(dt.datetime(2028, 2, 29, 16, 44, tzinfo=dt.UTC)):
+        assert patient.candidacy_status_now() == "approved"
+    with time_machine.travel(dt.datetime(2028, 2, 29, 16, 45, tzinfo=dt.UTC)):
         assert patient.candidacy_status_now() == "expired"
 
 

@@ -1,0 +1,167 @@
+"""The role matrix over the intake app's staff endpoints (DESIGN.md section 4).
+
+For each endpoint: every role that may gets its success status; every role that may not gets
+403; the same permitted role in another clinic gets 404; anonymous gets 401. A path that names
+two records of the same clinic (a risk assessment tied to an assessment) must keep them together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from rest_framework.test import APIClient
+
+from clinic.access import Role
+from clinic.models import AuditEvent
+from intake.models import RiskAssessment
+from tests.factories.clinic import ClinicFactory, PatientFactory, StaffMemberFactory
+from tests.factories.intake import FormInvitationFactory, QuestionnaireFactory, RiskAssessmentFactory
+from tests.intake.flows import submit_intake
+
+FD, NURSE, PRESCRIBER, ADMIN = Role.FRONT_DESK, Role.NURSE, Role.PRESCRIBER, Role.CLINIC_ADMIN
+ALL_ROLES = [FD, NURSE, PRESCRIBER, ADMIN]
+
+
+@dataclass
+class Endpoint:
+    name: str
+    method: str
+    path: str  # formatted with the world's ids
+    allowed: list[str]
+    success: int
+    body: dict[str, Any] | None = None
+
+
+ENDPOINTS = [
+    Endpoint("intake links list", "get", "/api/v1/patients/{patient}/intake-invitations/", [FD], 200),
+    Endpoint("intake link issue", "post", "/api/v1/patients/{patient}/intake-invitations/", [FD], 201),
+    Endpoint("intake link revoke", "post", "/api/v1/intake-invitations/{invitation}/revoke/", [FD], 200),
+    Endpoint("risk assessments list", "get", "/api/v1/patients/{patient}/risk-assessments/", [NURSE, PRESCRIBER], 200),
+    Endpoint(
+        "risk assessment record",
+        "post",
+        "/api/v1/patients/{patient}/risk-assessments/",
+        [NURSE, PRESCRIBER],
+        201,
+        {"level": "low", "method": "Clinical interview", "assessment": "{assessment}"},
+    ),
+    Endpoint("questionnaire detail", "get", "/api/v1/questionnaires/{questionnaire}/", ALL_ROLES, 200),
+    Endpoint(
+        "questionnaire flags", "patch", "/api/v1/questionnaires/{questionnaire}/", [ADMIN], 200, {"active": False}
+    ),
+    Endpoint("assessment detail", "get", "/api/v1/assessments/{assessment}/", [NURSE, PRESCRIBER], 200),
+    Endpoint(
+        "assessment decision",
+        "post",
+        "/api/v1/assessments/{assessment}/decision/",
+        [PRESCRIBER],
+        201,
+        {"decision": "needs_info", "rationale": "Records of the second trial, please."},
+    ),
+]
+
+
+@pytest.fixture
+def world(db):
+    clinic = ClinicFactory()
+    patient = PatientFactory(clinic=clinic)
+    assessment = submit_intake(patient)
+    return {
+        "clinic": clinic,
+        "other": ClinicFactory(),
+        "patient": patient,
+        "assessment": assessment,
+        "invitation": FormInvitationFactory(clinic=clinic, patient=patient),
+        "questionnaire": QuestionnaireFactory(clinic=clinic),
+    }
+
+
+def _format(value, ids):
+    if isinstance(value, str):
+        formatted = value.format(**ids)
+        return int(formatted) if value.startswith("{") and formatted.isdigit() else formatted
+    if isinstance(value, dict):
+        return {k: _format(v, ids) for k, v in value.items()}
+    return value
+
+
+def _call(client: APIClient, endpoint: Endpoint, world):
+    ids = {k: v.pk for k, v in world.items()}
+    body = _format(endpoint.body, ids) if endpoint.body is not None else None
+    return getattr(client, endpoint.method)(endpoint.path.format(**ids), body, format="json")
+
+
+CASES = [pytest.param(endpoint, role, id=f"{endpoint.name}-{role}") for endpoint in ENDPOINTS for role in ALL_ROLES]
+
+
+@pytest.mark.parametrize(("endpoint", "role"), CASES)
+def test_role_in_own_clinic(endpoint, role, world, client_for):
+    response = _call(client_for(StaffMemberFactory(clinic=world["clinic"], roles=[role])), endpoint, world)
+    expected = endpoint.success if role in endpoint.allowed else 403
+    assert response.status_code == expected, response.content
+    if expected == 403:
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["code"] == "permission_denied"
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
+def test_permitted_role_of_another_clinic_is_404(endpoint, world, client_for):
+    for role in endpoint.allowed:
+        response = _call(client_for(StaffMemberFactory(clinic=world["other"], roles=[role])), endpoint, world)
+        assert response.status_code == 404, (role, response.content)
+        assert response.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
+def test_anonymous_is_401(endpoint, world):
+    response = _call(APIClient(), endpoint, world)
+    assert response.status_code == 401, response.content
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert response.json()["code"] == "not_authenticated"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/api/v1/questionnaires/"),
+        ("post", "/api/v1/questionnaires/"),
+        ("get", "/api/v1/assessments/"),
+        ("get", "/api/v1/patients/{patient}/outcomes/"),
+    ],
+)
+def test_collections_refuse_anonymous(method, path, world):
+    response = getattr(APIClient(), method)(path.format(patient=world["patient"].pk), {}, format="json")
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"
+
+
+def test_risk_assessment_naming_another_patients_assessment_is_404(world, client_for):
+    """The assessment id in the body must belong to the patient in the path (same clinic or not)."""
+    nurse = client_for(StaffMemberFactory(clinic=world["clinic"], roles=[NURSE]))
+    someone_else = submit_intake(PatientFactory(clinic=world["clinic"]))
+    response = nurse.post(
+        f"/api/v1/patients/{world['patient'].pk}/risk-assessments/",
+        {"level": "high", "method": "Clinical interview", "assessment": someone_else.pk},
+        format="json",
+    )
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    assert not RiskAssessment.objects.exists()
+    assert not world["patient"].alerts.exists()
+
+
+def test_risk_assessment_list_shows_only_that_patient_and_audits_each_row(world, client_for):
+    nurse = client_for(StaffMemberFactory(clinic=world["clinic"], roles=[NURSE]))
+    patient = world["patient"]
+    mine = RiskAssessmentFactory.create_batch(3, clinic=world["clinic"], patient=patient)
+    RiskAssessmentFactory(clinic=world["clinic"], patient=PatientFactory(clinic=world["clinic"]))
+    response = nurse.get(f"/api/v1/patients/{patient.pk}/risk-assessments/")
+    assert response.status_code == 200
+    assert sorted(row["id"] for row in response.json()) == sorted(r.pk for r in mine)
+    assert sorted(
+        AuditEvent.objects.filter(action="read", object_type="risk_assessment", patient=patient).values_list(
+            "object_id", flat=True
+        )
+    ) == sorted(str(r.pk) for r in mine)
