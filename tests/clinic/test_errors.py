@@ -59,10 +59,69 @@ def test_missing_fields_are_each_named(front_desk, clinic):
     assert body["errors"]["first_name"] == ["This field is required."]
 
 
-def test_unknown_fields_are_refused(front_desk, clinic):
+def test_unknown_fields_are_refused(clinic, make_staff, client_for):
+    admin = client_for(make_staff(clinic, Role.CLINIC_ADMIN))
+    response = admin.patch(f"/api/v1/clinics/{clinic.pk}/", {"nmae": "x", "name": "Kept?"}, format="json")
+    body = assert_problem(response, 400, "invalid")
+    assert body["errors"] == {"nmae": ["Unknown field."]}
+    clinic.refresh_from_db()
+    assert clinic.name != "Kept?"  # nothing of a refused request is applied
+
+
+def test_role_check_comes_before_input_validation(front_desk, clinic):
+    # Front desk may not change the clinic at all: 403, whatever the body holds.
     response = front_desk.patch(f"/api/v1/clinics/{clinic.pk}/", {"nmae": "x"}, format="json")
-    # Front desk may not change the clinic at all: 403 comes before input validation.
     assert_problem(response, 403, "permission_denied")
+
+
+def test_conflict_is_a_complete_problem(front_desk, clinic):
+    from django.utils import timezone
+
+    from tests.factories.clinic import PatientFactory
+
+    patient = PatientFactory(clinic=clinic, archived_at=timezone.now())
+    response = front_desk.patch(
+        f"/api/v1/patients/{patient.pk}/", {"last_name": "X"}, format="json", HTTP_X_REQUEST_ID="conflict-1"
+    )
+    assert response.status_code == 409
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "urn:ketamine-clinic:problem:patient_archived",
+        "title": "Conflict",
+        "status": 409,
+        "detail": "This patient is archived; restore the record first.",
+        "code": "patient_archived",
+        "request_id": "conflict-1",
+    }
+
+
+def test_rule_violation_is_a_complete_problem(clinic, make_staff, client_for):
+    from tests.factories.intake import AssessmentFactory
+
+    reason = {"code": "aneurysmal_vascular_disease", "severity": "absolute", "message": "Aneurysm."}
+    assessment = AssessmentFactory(
+        invitation__clinic=clinic,
+        recommendation="not_eligible",
+        modality_results={"esketamine_nasal": {"recommendation": "not_eligible", "reasons": [reason]}},
+    )
+    prescriber = client_for(make_staff(clinic, Role.PRESCRIBER))
+    response = prescriber.post(
+        f"/api/v1/assessments/{assessment.pk}/decision/",
+        {"decision": "approved", "modalities": ["esketamine_nasal"], "rationale": "x"},
+        format="json",
+        HTTP_X_REQUEST_ID="rule-1",
+    )
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json() == {
+        "type": "urn:ketamine-clinic:problem:absolute_contraindication",
+        "title": "Refused by a clinical rule",
+        "status": 422,
+        "detail": "An absolute contraindication rules out: esketamine_nasal.",
+        "code": "absolute_contraindication",
+        "contraindications": {"esketamine_nasal": ["aneurysmal_vascular_disease"]},
+        "request_id": "rule-1",
+    }
 
 
 def test_nested_errors_have_dotted_paths(clinic, make_staff, client_for):
@@ -147,9 +206,28 @@ def test_request_id_reaches_the_audit_row(front_desk, clinic):
     assert event.client_address == "127.0.0.1"
 
 
-def test_page_size_is_capped(front_desk):
-    body = front_desk.get("/api/v1/patients/?page_size=5000").json()
+def test_page_size_is_capped(front_desk, clinic):
+    import datetime as dt
+
+    from clinic.models import Patient
+
+    # 201 rows in one INSERT: just over the cap, without 201 factory round trips.
+    Patient.objects.bulk_create(
+        Patient(
+            clinic=clinic,
+            first_name="Row",
+            last_name=f"Number{n:03d}",
+            date_of_birth=dt.date(1980, 1, 1),
+            sex_at_birth="female",
+        )
+        for n in range(201)
+    )
+    body = front_desk.get("/api/v1/patients/?page_size=500").json()
     assert set(body) == {"count", "next", "previous", "results"}
+    assert body["count"] == 201
+    assert len(body["results"]) == 200
+    assert "page=2" in body["next"] and "page_size=500" in body["next"]
+    assert len(front_desk.get(body["next"]).json()["results"]) == 1
 
 
 def test_invalid_filter_value_is_a_400_naming_it(front_desk):
