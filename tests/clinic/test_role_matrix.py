@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 
 from clinic.access import Role
-from tests.factories.clinic import ClinicFactory, PatientFactory, RoomFactory, StaffMemberFactory
+from tests.factories.clinic import (
+    ClinicFactory,
+    OutboundMessageFactory,
+    PatientFactory,
+    RoomFactory,
+    StaffMemberFactory,
+)
 
 FD, NURSE, PRESCRIBER, ADMIN = Role.FRONT_DESK, Role.NURSE, Role.PRESCRIBER, Role.CLINIC_ADMIN
 ALL_ROLES = [FD, NURSE, PRESCRIBER, ADMIN]
@@ -92,6 +98,7 @@ ENDPOINTS = [
     Endpoint("patient archive", "delete", "/api/v1/patients/{patient}/", [FD], 204),
     Endpoint("patient restore", "post", "/api/v1/patients/{patient}/restore/", [FD], 200),
     Endpoint("audit events", "get", "/api/v1/audit-events/", [ADMIN], 200, cross_clinic_status=200),
+    Endpoint("delivery log", "get", "/api/v1/notifications/", ALL_ROLES, 200, cross_clinic_status=200),
 ]
 
 
@@ -105,6 +112,7 @@ def world(db):
         "room": RoomFactory(clinic=clinic),
         "member": StaffMemberFactory(clinic=clinic, roles=[NURSE]),
         "patient": PatientFactory(clinic=clinic, first_name="Zed"),
+        "message": OutboundMessageFactory(clinic=clinic),
     }
 
 

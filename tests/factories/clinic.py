@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import factory
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 from knox.models import AuthToken
 
@@ -12,10 +13,13 @@ from clinic.access import Role
 from clinic.models import (
     Alert,
     AuditEvent,
+    Channel,
     Clinic,
     Closure,
+    IdempotencyKey,
     Modality,
     OpeningHours,
+    OutboundMessage,
     Patient,
     Room,
     StaffMember,
@@ -160,3 +164,36 @@ class AlertFactory(DjangoModelFactory[Alert]):
     message = "PHQ-9 item 9 answered 1 of 3"
     source_type = "questionnaire_response"
     source_id = "1"
+
+
+class OutboundMessageFactory(DjangoModelFactory[OutboundMessage]):
+    """An outbox row: an intake invitation e-mail to a patient, due now, unless told otherwise."""
+
+    class Meta:
+        model = OutboundMessage
+
+    clinic = factory.SubFactory(ClinicFactory)
+    patient = factory.SubFactory(PatientFactory, clinic=factory.SelfAttribute("..clinic"))
+    kind = OutboundMessage.Kind.INTAKE_INVITATION
+    channel = Channel.EMAIL
+    recipient = factory.LazyAttribute(lambda m: m.patient.email if m.patient else "staff@clinic.test")
+    subject_type = "form_invitation"
+    subject_id = factory.Sequence(lambda n: n + 1)
+    scheduled_for = factory.LazyFunction(timezone.now)
+    dedupe_key = factory.Sequence(lambda n: f"test-message:{n}")
+
+
+class IdempotencyKeyFactory(DjangoModelFactory[IdempotencyKey]):
+    """A completed claim of an ``Idempotency-Key`` (see ``clinic.idempotency``)."""
+
+    class Meta:
+        model = IdempotencyKey
+
+    user = factory.SubFactory(UserFactory)
+    key = factory.Sequence(lambda n: f"key-{n:08d}")
+    method = "POST"
+    path = "/api/v1/sessions/"
+    request_hash = "0" * 64
+    status_code = 201
+    resource_type = "session"
+    resource_ids = factory.LazyFunction(lambda: [1])

@@ -8,10 +8,13 @@ import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
+from clinic.tokens import token_hash
 from intake.models import (
     Assessment,
     CandidacyDecision,
     FormInvitation,
+    InvitationQuestionnaire,
+    InvitationToken,
     Questionnaire,
     QuestionnaireResponse,
     RiskAssessment,
@@ -116,3 +119,26 @@ class RiskAssessmentFactory(DjangoModelFactory[RiskAssessment]):
     level = RiskAssessment.Level.LOW
     method = "Clinical interview"
     assessed_by = factory.SubFactory(UserFactory)
+
+
+class InvitationTokenFactory(DjangoModelFactory[InvitationToken]):
+    """A link to an invitation. Pass ``token="..."`` to know the plain token: only its hash is stored."""
+
+    class Meta:
+        model = InvitationToken
+        exclude = ["token"]
+
+    invitation = factory.SubFactory(FormInvitationFactory)
+    token = factory.Sequence(lambda n: f"test-link-token-{n:06d}-0123456789abcdef")
+    token_hash = factory.LazyAttribute(lambda t: token_hash(t.token))
+
+
+class InvitationQuestionnaireFactory(DjangoModelFactory[InvitationQuestionnaire]):
+    """One questionnaire a link asks for, at ``position`` (0 first)."""
+
+    class Meta:
+        model = InvitationQuestionnaire
+
+    invitation = factory.SubFactory(FormInvitationFactory)
+    questionnaire = factory.SubFactory(QuestionnaireFactory, clinic=factory.SelfAttribute("..invitation.clinic"))
+    position = factory.Sequence(lambda n: n)
