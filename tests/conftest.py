@@ -12,13 +12,15 @@ from rest_framework.test import APIClient
 
 from clinic.access import Role
 from tests.factories.clinic import ClinicFactory, StaffMemberFactory, UserFactory, token_for
-from tests.phi import clear_phi, find_phi_leaks, registered_phi
+from tests.phi import clear_phi, find_phi_leaks, install_phi_hooks, registered_phi
 
 
 def pytest_configure(config):
     engine = settings.DATABASES["default"]["ENGINE"]
     if os.environ.get("CI", "").lower() == "true" and engine != "django.db.backends.postgresql":
         raise pytest.UsageError(f"CI runs the suite on PostgreSQL only; DATABASE_URL selects {engine}.")
+    # Every patient saved (factory, API, service, command), free-text answer and risk note is watched.
+    install_phi_hooks()
 
 
 def pytest_collection_modifyitems(config, items):
@@ -55,7 +57,8 @@ class _Capture(logging.Handler):
 
 @pytest.fixture(autouse=True)
 def phi_log_guard():
-    """Fail any test whose log lines contain a patient's name, email, phone or birth date."""
+    """Fail any test whose log lines contain a patient's name, email, phone or birth date, or a
+    free-text answer (values registered by the hooks of ``tests.phi`` and by the factories)."""
     clear_phi()
     capture = _Capture()
     root = logging.getLogger()
