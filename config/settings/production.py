@@ -1,7 +1,7 @@
 """Production settings: secrets from the environment, HTTPS everywhere, no debug.
 
 ``manage.py check --deploy --fail-level WARNING`` passes with these settings and nothing silenced
-(tests/clinic/test_deploy.py runs it).
+(``tests/clinic/test_schema_and_deploy.py::test_production_settings_pass_the_deploy_check`` runs it).
 """
 
 from .base import *
