@@ -253,16 +253,39 @@ def _resolve_booking_inputs(view, data) -> tuple:
         responses={201: s.SessionSerializer, **problems(400, 401, 403, 404, 409, 422)},
     ),
     reschedule=extend_schema(
+        description=(
+            "Move a booked session (scope `this`), it and the later sessions of its course (`following`) or the "
+            "whole course (`all`), keeping each session's local time of day. All or nothing: a session that is not "
+            "booked answers 409 `invalid_transition`; one move that cannot be placed answers its own code "
+            "(`room_unavailable`, `patient_overlap`, ...), several answer 409 `reschedule_conflict` with "
+            "`conflicts: [{session, start, code, detail}]`, and nothing moves."
+        ),
         request=s.RescheduleSerializer,
         responses={200: s.SessionSerializer(many=True), **problems(400, 401, 403, 404, 409, 422)},
     ),
     cancel=extend_schema(
-        request=s.CancelSerializer, responses={200: s.SessionSerializer(many=True), **problems(400, 401, 403, 404, 409)}
+        description=(
+            "Cancel with a reason: booked -> cancelled (flagged late inside the clinic's late-cancel window), or "
+            "checked_in -> cancelled for a patient who came but is not dosed, as long as no monitoring record is "
+            "open (never flagged late). `scope` as for reschedule; other statuses answer 409 `invalid_transition`."
+        ),
+        request=s.CancelSerializer,
+        responses={200: s.SessionSerializer(many=True), **problems(400, 401, 403, 404, 409)},
     ),
     check_in=extend_schema(
-        request=s.CheckInSerializer, responses={200: s.SessionSerializer, **problems(400, 401, 403, 404, 409)}
+        description=(
+            "booked -> checked_in, on the session's day, with the escort who takes the patient home. The session "
+            "then goes on to in_progress at the first dose and completed at discharge (monitoring); a patient who "
+            "is checked in and then not dosed is cancelled, or discharged without a dose once monitoring started."
+        ),
+        request=s.CheckInSerializer,
+        responses={200: s.SessionSerializer, **problems(400, 401, 403, 404, 409)},
     ),
-    no_show=extend_schema(request=None, responses={200: s.SessionSerializer, **problems(401, 403, 404, 409)}),
+    no_show=extend_schema(
+        description="booked -> no_show, once the start has passed; any other status answers 409 `invalid_transition`.",
+        request=None,
+        responses={200: s.SessionSerializer, **problems(401, 403, 404, 409)},
+    ),
 )
 @extend_schema(tags=["sessions"])
 class SessionViewSet(ApiViewSet):

@@ -38,6 +38,20 @@ class BookingRefused(Conflict):
     """409 with the contract's code (outside_hours, clinician_unavailable, room_unavailable, ...)."""
 
 
+def refusal_from_integrity_error(exc: IntegrityError) -> BookingRefused | None:
+    """The 409 an exclusion-constraint violation stands for, or None for any other integrity error.
+
+    The constraints are the last word under concurrency: a writer whose checks read the table
+    before another transaction committed an overlapping session gets the same answer as one
+    whose checks saw it. Every write of a session's time, room or patient goes through this.
+    """
+    name = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
+    if name not in CONSTRAINT_CODES:
+        return None
+    code, detail = CONSTRAINT_CODES[name]
+    return BookingRefused(detail, code=code)
+
+
 def check_patient_may_be_booked(patient: Patient, treatment_type: TreatmentType, starts_at: dt.datetime) -> None:
     """The patient-level refusals, in the contract's order (archived, candidacy, REMS)."""
     if patient.is_archived:
@@ -191,11 +205,10 @@ def insert_session(
         with transaction.atomic(savepoint=savepoint):
             session.save()
     except IntegrityError as exc:
-        name = getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None)
-        if name in CONSTRAINT_CODES:
-            code, detail = CONSTRAINT_CODES[name]
-            raise BookingRefused(detail, code=code) from exc
-        raise
+        refusal = refusal_from_integrity_error(exc)
+        if refusal is None:
+            raise
+        raise refusal from exc
     SessionEvent.objects.create(
         session=session,
         kind=SessionEvent.Kind.BOOKED,

@@ -1,8 +1,18 @@
 """A session's life: booked -> checked_in -> in_progress -> completed; or cancelled / no_show.
 
-Any other step answers 409 ``invalid_transition``. Moving and cancelling take a scope for a
-course: this session, this and the following ones, or all of them. A move keeps each session's
-local wall time (10:00 stays 10:00 across DST) and is atomic: every session moves or none does.
+Two more steps exist for a patient who is checked in but then not dosed (a pre-dose blood pressure
+above the clinic's limit, a positive pregnancy test, a patient who changes their mind):
+
+* checked_in -> cancelled, by the front desk with a reason, before any monitoring record is open.
+  It is never flagged a late cancellation: the patient came; the clinic decided not to dose.
+* checked_in -> completed, by monitoring when a clinician discharges an opened record without a
+  dose (``monitoring.services.discharge``): the pre-dose checks are kept as the session's record.
+
+Any other step answers 409 ``invalid_transition``. Only a booked session can be moved. Moving and
+cancelling take a scope for a course: this session, this and the following ones, or all of them.
+A move keeps each session's local wall time (10:00 stays 10:00 across DST) and is atomic: every
+session moves or none does; a move the database refuses (the exclusion constraints, when another
+booking took the chair or the patient's time after our checks) is the same 409 as a refused check.
 Every step is kept as a SessionEvent, so the history of a session is never lost.
 """
 
@@ -11,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic.access import Actor, Perm
@@ -23,7 +33,7 @@ from scheduling.models import Session, SessionEvent
 from scheduling.protocols import local_datetime
 from scheduling.selectors import scheduling_context
 
-from .booking import BookingRefused, check_patient_may_be_booked, lock_patient, place
+from .booking import BookingRefused, check_patient_may_be_booked, lock_patient, place, refusal_from_integrity_error
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +41,8 @@ SCOPES = ("this", "following", "all")
 
 _ALLOWED = {
     Session.Status.BOOKED: {Session.Status.CHECKED_IN, Session.Status.CANCELLED, Session.Status.NO_SHOW},
-    # A checked-in patient whose dose is withheld is discharged without one: checked_in -> completed.
+    # A checked-in patient who is not dosed: cancelled before a monitoring record is opened, or
+    # discharged without a dose once it is (see the module docstring).
     Session.Status.CHECKED_IN: {Session.Status.IN_PROGRESS, Session.Status.CANCELLED, Session.Status.COMPLETED},
     Session.Status.IN_PROGRESS: {Session.Status.COMPLETED},
 }
@@ -75,7 +86,8 @@ def _scoped(session: Session, scope: str) -> list[Session]:
 
 @transaction.atomic
 def session_cancel(*, actor: Actor, session: Session, reason: str, scope: str = "this") -> list[Session]:
-    """Cancel; inside the clinic's late-cancel window the cancellation is flagged late."""
+    """Cancel booked (or checked-in, not yet monitored) sessions; a booked one cancelled inside the
+    clinic's late-cancel window is flagged late."""
     actor.require(Perm.SCHEDULE_MANAGE, session.clinic_id)
     reason = (reason or "").strip()
     if not reason:
@@ -85,11 +97,21 @@ def session_cancel(*, actor: Actor, session: Session, reason: str, scope: str = 
     targets = _scoped(session, scope)
     for target in targets:
         ensure_transition(target, Session.Status.CANCELLED)
+    checked_in = [t.pk for t in targets if t.status == Session.Status.CHECKED_IN]
+    # Once a nurse opened the monitoring record, the session ends through discharge, so the
+    # pre-dose checks stay attached to a finished session (reverse accessor of monitoring's record).
+    if checked_in and Session.objects.filter(pk__in=checked_in, monitoring__isnull=False).exists():
+        raise Conflict(
+            "Monitoring has started for this session: a clinician discharges the patient instead.",
+            code="invalid_transition",
+        )
     for target in targets:
+        # A checked-in patient who is not dosed came on time: the clinic decided, not the patient.
+        late = target.status == Session.Status.BOOKED and target.starts_at - now < window
         target.status = Session.Status.CANCELLED
         target.cancelled_at = now
         target.cancel_reason = reason[:300]
-        target.late_cancellation = target.starts_at - now < window
+        target.late_cancellation = late
         target.save(update_fields=["status", "cancelled_at", "cancel_reason", "late_cancellation"])
         _record(target, SessionEvent.Kind.CANCELLED, actor, reason=reason, late=target.late_cancellation)
         session_messages_cancel(session=target)
@@ -148,8 +170,10 @@ def session_reschedule(
             patient=patient,
             exclude_session_ids=still_moving,
         )
+        old = {"starts_at": target.starts_at.isoformat(), "room": target.room_id, "clinician": target.clinician_id}
         try:
             placement = _place_keeping(ctx, start, target, room_id, clinician_id)
+            _move(target, placement)
         except BookingRefused as refusal:
             conflicts.append(
                 {
@@ -160,14 +184,6 @@ def session_reschedule(
                 }
             )
             continue
-        old = {"starts_at": target.starts_at.isoformat(), "room": target.room_id, "clinician": target.clinician_id}
-        target.starts_at, target.ends_at, target.occupied_until = (
-            placement.starts_at,
-            placement.ends_at,
-            placement.occupied_until,
-        )
-        target.room_id, target.clinician_id = placement.room_id, placement.clinician_id
-        target.save(update_fields=["starts_at", "ends_at", "occupied_until", "room", "clinician"])
         _record(
             target,
             SessionEvent.Kind.RESCHEDULED,
@@ -183,6 +199,30 @@ def session_reschedule(
             extra={"conflicts": conflicts},
         )
     return sorted(targets, key=lambda t: t.starts_at)
+
+
+def _move(target: Session, placement) -> None:
+    """Write the new placement; the database's refusal (a concurrent booking won) is a 409.
+
+    A savepoint keeps the transaction usable after a refusal, so the other sessions of a scoped
+    move are still checked and the conflict report lists them all; the caller then rolls back.
+    """
+    previous = (target.starts_at, target.ends_at, target.occupied_until, target.room_id, target.clinician_id)
+    target.starts_at, target.ends_at, target.occupied_until = (
+        placement.starts_at,
+        placement.ends_at,
+        placement.occupied_until,
+    )
+    target.room_id, target.clinician_id = placement.room_id, placement.clinician_id
+    try:
+        with transaction.atomic():
+            target.save(update_fields=["starts_at", "ends_at", "occupied_until", "room", "clinician"])
+    except IntegrityError as exc:
+        (target.starts_at, target.ends_at, target.occupied_until, target.room_id, target.clinician_id) = previous
+        refusal = refusal_from_integrity_error(exc)
+        if refusal is None:
+            raise
+        raise refusal from exc
 
 
 def _place_keeping(ctx, start, target: Session, room_id: int | None, clinician_id: int | None):

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection, connections
 
 from clinic.access import Role
-from scheduling.models import Session
+from scheduling.models import Session, SessionEvent
 from tests.factories.clinic import PatientFactory, RoomFactory, StaffMemberFactory
 from tests.factories.scheduling import ClinicianFactory
 from tests.scheduling.helpers import approve, book, local
@@ -16,15 +16,20 @@ from tests.scheduling.helpers import approve, book, local
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def _race(calls) -> list[int]:
-    """Run the callables at the same instant, one thread and one connection each; return statuses."""
+def _race_responses(calls) -> list:
+    """Run the callables at the same instant, one thread and one connection each; return responses.
+
+    An exception in a thread (a 500 raised through the test client) is returned in its place.
+    """
     barrier = threading.Barrier(len(calls))
-    statuses: list[int] = [0] * len(calls)
+    results: list = [None] * len(calls)
 
     def run(index, call):
         try:
             barrier.wait()
-            statuses[index] = call().status_code
+            results[index] = call()
+        except Exception as exc:  # a 500 raised through the test client: the caller asserts on it
+            results[index] = exc
         finally:
             connections.close_all()
 
@@ -33,7 +38,37 @@ def _race(calls) -> list[int]:
         t.start()
     for t in threads:
         t.join(timeout=60)
-    return statuses
+    return results
+
+
+def _status(response) -> int:
+    return getattr(response, "status_code", 500)
+
+
+def _race(calls) -> list[int]:
+    """Run the callables at the same instant; return their statuses (500 for an exception)."""
+    return [_status(r) for r in _race_responses(calls)]
+
+
+def _code(response) -> str | None:
+    return response.json().get("code") if hasattr(response, "json") and _status(response) >= 400 else None
+
+
+def _room_overlaps(room) -> int:
+    """Active sessions of the room whose occupied ranges overlap, counted by SQL (not through the ORM)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT count(*) FROM scheduling_session a JOIN scheduling_session b
+              ON a.id < b.id AND a.room_id = b.room_id
+             AND tstzrange(a.starts_at, a.occupied_until, '[)') && tstzrange(b.starts_at, b.occupied_until, '[)')
+             WHERE a.room_id = %s
+               AND a.status IN ('booked', 'checked_in', 'in_progress')
+               AND b.status IN ('booked', 'checked_in', 'in_progress')
+            """,
+            [room.pk],
+        )
+        return cursor.fetchone()[0]
 
 
 def _client(world, client_for):
@@ -47,13 +82,15 @@ def test_twenty_threads_one_chair_one_time(world, client_for):
     patients = [approve(PatientFactory(clinic=world.clinic)) for _ in range(20)]
     clients = [_client(world, client_for) for _ in range(20)]
     start = local(2027, 3, 2, 10)
-    statuses = _race(
+    responses = _race_responses(
         [
             lambda c=c, p=p: book(c, p, world.iv, start, room=world.room.pk)
             for c, p in zip(clients, patients, strict=True)
         ]
     )
-    assert sorted(statuses) == [201] + [409] * 19
+    assert sorted(_status(r) for r in responses) == [201] + [409] * 19
+    # Whether a loser's check saw the winner or the exclusion constraint stopped it, the answer is the same.
+    assert {_code(r) for r in responses if _status(r) == 409} == {"room_unavailable"}
     assert Session.objects.filter(room=world.room, status="booked").count() == 1
 
 
@@ -130,3 +167,86 @@ def test_the_database_refuses_an_overlap_even_without_the_service(world):
         ends_at=local(2027, 3, 2, 13),
         occupied_until=local(2027, 3, 2, 13, 15),
     )
+
+
+# --- a reschedule racing a booking ---------------------------------------------------------------
+
+
+def _move(client, session_id, start):
+    return client.post(f"/api/v1/sessions/{session_id}/reschedule/", {"start": start.isoformat()}, format="json")
+
+
+def test_a_reschedule_that_loses_the_chair_to_a_concurrent_writer_answers_409(world, client_for):
+    """The move's checks read the calendar; another writer then puts a session in the chair and
+    commits before the move writes. The exclusion constraint refuses the UPDATE: 409
+    room_unavailable, never 500, and nothing moves.
+
+    The rival moves an existing session with a bare UPDATE rather than through the service: every
+    booking and move of a clinic already waits for the others (``lock_patient`` also locks the
+    clinic's row, and inserting a session waits on it for the foreign key), so only a writer outside
+    the service (a script, another app) can slip in between; the constraint is what stops it, and
+    the move must answer as if its own check had.
+    """
+    from unittest import mock
+
+    from scheduling.services import lifecycle
+    from tests.factories.scheduling import SessionFactory
+
+    desk = _client(world, client_for)
+    old_start, new_start = local(2027, 3, 2, 10), local(2027, 3, 3, 10)
+    session_id = book(desk, world, world.iv, old_start).json()["id"]
+    rival = SessionFactory(
+        clinic=world.clinic,
+        patient=world.new_patient(),
+        treatment_type=world.iv,
+        room=world.room,
+        clinician=world.nurse,
+        starts_at=local(2027, 3, 5, 10),
+    )
+    checked, rival_done = threading.Event(), threading.Event()
+    read_context = lifecycle.scheduling_context
+
+    def read_then_let_the_rival_commit(**kwargs):
+        context = read_context(**kwargs)
+        checked.set()
+        assert rival_done.wait(timeout=30)
+        return context
+
+    def rival_write():
+        assert checked.wait(timeout=30)
+        try:
+            length, occupied = rival.ends_at - rival.starts_at, rival.occupied_until - rival.starts_at
+            return Session.objects.filter(pk=rival.pk).update(
+                starts_at=new_start, ends_at=new_start + length, occupied_until=new_start + occupied
+            )
+        finally:
+            rival_done.set()
+
+    with mock.patch.object(lifecycle, "scheduling_context", read_then_let_the_rival_commit):
+        moved, written = _race_responses([lambda: _move(desk, session_id, new_start), rival_write])
+    assert written == 1
+    assert (_status(moved), _code(moved)) == (409, "room_unavailable"), moved
+    assert Session.objects.get(pk=session_id).starts_at == old_start  # rolled back, history intact
+    assert not SessionEvent.objects.filter(session_id=session_id, kind="rescheduled").exists()
+    assert _room_overlaps(world.room) == 0
+
+
+def test_reschedules_and_bookings_racing_for_one_chair(world, client_for):
+    """A move and a booking for the same chair and time at once, several rounds: each time exactly
+    one wins and the other gets 409 room_unavailable, never 500, and the chair never overlaps."""
+    desk, rival_desk = _client(world, client_for), _client(world, client_for)
+    for round_ in range(4):
+        mover, rival = world.new_patient(), world.new_patient()
+        session_id = book(desk, mover, world.iv, local(2027, 3, 2 + 2 * round_, 14)).json()["id"]
+        target = local(2027, 3, 3 + 2 * round_, 10)
+        responses = _race_responses(
+            [
+                lambda s=session_id, t=target: _move(desk, s, t),
+                lambda r=rival, t=target: book(rival_desk, r, world.iv, t, room=world.room.pk),
+            ]
+        )
+        statuses = [_status(r) for r in responses]
+        assert sorted(statuses) in ([200, 409], [201, 409]), (round_, responses)
+        assert [_code(r) for r in responses if _status(r) == 409] == ["room_unavailable"]
+        assert Session.objects.filter(room=world.room, starts_at=target, status="booked").count() == 1
+    assert _room_overlaps(world.room) == 0
