@@ -65,6 +65,7 @@ DateRange = tuple[date, date]  # inclusive local dates
 
 _ZERO = timedelta(0)
 _ONE_DAY = timedelta(days=1)
+_TICK = timedelta(microseconds=1)  # datetime's resolution
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class SearchRequest:
     rooms: Sequence[RoomInput]  # only rooms suitable for the modality and active
     clinicians: Sequence[ClinicianInput]
     patient: PatientInput | None = None
-    now: datetime | None = None  # no slot may start before now
+    now: datetime | None = None  # every slot starts after now (a start at now is past once booked)
 
 
 @dataclass(frozen=True)
@@ -405,7 +406,8 @@ def _patient_mask(req: SearchRequest, starts: list[datetime], everything: int) -
 
 
 def find_slots(req: SearchRequest) -> list[Slot]:
-    """Every bookable start in [window_start, window_end), sorted, with every room and clinician for it.
+    """Every bookable start in [window_start, window_end) and after ``now``, sorted, with every room
+    and clinician for it.
 
     A start is offered when it is a step from an opening window's opening instant, the session fits
     before that window closes (turnover may run past closing), at least one room is free for
@@ -418,7 +420,9 @@ def find_slots(req: SearchRequest) -> list[Slot]:
         raise ValueError("turnover must not be negative")
     lower, upper = _utc(req.window_start), _utc(req.window_end)
     if req.now is not None:
-        lower = max(lower, _utc(req.now))
+        # Strictly after now, as the booking service requires (it refuses start <= now): the
+        # smallest datetime step past now is the first start that may be offered.
+        lower = max(lower, _utc(req.now) + _TICK)
     if lower >= upper:
         return []
 

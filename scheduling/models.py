@@ -22,8 +22,15 @@ from clinic.models import Clinic, Modality, Patient, Room, StaffMember, TimeStam
 # Esketamine REMS: at least 2 hours of monitoring after the first device, plus a few minutes of
 # dosing and pre-dose checks, must fit in the chair time.
 ESKETAMINE_MIN_CHAIR_MINUTES = 130
-# IV infusions run about 40 minutes (0.5 mg/kg over 40 min) before any observation.
-IV_MIN_CHAIR_MINUTES = 40
+# IV: the infusion (0.5 mg/kg over 40 minutes [V], Andrade 2017) and then the observation after
+# it. CLINICAL.md: about 90 minutes for new patients, shorter later [V2] (McLean); the floor is the
+# shorter, returning-patient observation that monitoring enforces at discharge by default (60
+# minutes, monitoring.schedule.DEFAULT_CONFIGS; a test keeps the two equal). A chair booked for
+# less would be given to the next patient while this one is still being observed. Clinics set
+# their new-patient treatment type longer (40 + 90 = 130).
+IV_INFUSION_MINUTES = 40
+IV_MIN_OBSERVATION_MINUTES = 60
+IV_MIN_CHAIR_MINUTES = IV_INFUSION_MINUTES + IV_MIN_OBSERVATION_MINUTES
 
 
 class TsTzRange(models.Func):
@@ -83,7 +90,10 @@ class TreatmentType(TimeStamped):
             and self.duration_minutes is not None
             and self.duration_minutes < IV_MIN_CHAIR_MINUTES
         ):
-            errors["duration_minutes"] = [f"An IV infusion alone takes about {IV_MIN_CHAIR_MINUTES} minutes."]
+            errors["duration_minutes"] = [
+                f"IV chair time needs at least {IV_MIN_CHAIR_MINUTES} minutes: the {IV_INFUSION_MINUTES}-minute "
+                f"infusion and at least {IV_MIN_OBSERVATION_MINUTES} minutes of observation after it."
+            ]
         if errors:
             raise ValidationError(errors)
 

@@ -20,7 +20,7 @@ class TreatmentTypeFactory(DjangoModelFactory[TreatmentType]):
     clinic = factory.SubFactory(ClinicFactory)
     name = factory.Sequence(lambda n: f"IV infusion {n}")
     modality = "iv_ketamine"
-    duration_minutes = 90
+    duration_minutes = 100
     turnover_minutes = 15
     min_hours_between = 24
     requires_rems_enrollment = False

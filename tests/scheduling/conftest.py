@@ -29,7 +29,7 @@ def world(db, frozen_now, make_staff, client_for) -> World:
         room=RoomFactory(clinic=clinic, name="Chair 1"),
         nurse=ClinicianFactory(clinic=clinic, max_concurrent_sessions=2),
         iv=TreatmentTypeFactory(
-            clinic=clinic, name="IV ketamine", modality="iv_ketamine", duration_minutes=90, min_hours_between=24
+            clinic=clinic, name="IV ketamine", modality="iv_ketamine", duration_minutes=100, min_hours_between=24
         ),
         esketamine=TreatmentTypeFactory(
             clinic=clinic,

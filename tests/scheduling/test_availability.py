@@ -474,10 +474,12 @@ def test_boundaries_are_exact_to_the_minute():
 # --- now, validation -----------------------------------------------------------------------------
 
 
-def test_no_slot_starts_before_now():
+def test_no_slot_starts_at_or_before_now():
     assert hhmm(find_slots(request(now=at(MONDAY, 10, 7))))[0] == "10:15"
-    assert hhmm(find_slots(request(now=at(MONDAY, 10, 15))))[0] == "10:15"
-    assert hhmm(find_slots(request(now=utc(at(MONDAY, 10, 15)))))[0] == "10:15"
+    # A start at exactly now is refused by booking (start <= now is outside_hours), so it is not offered.
+    assert hhmm(find_slots(request(now=at(MONDAY, 10, 15))))[0] == "10:30"
+    assert hhmm(find_slots(request(now=utc(at(MONDAY, 10, 15)))))[0] == "10:30"
+    assert hhmm(find_slots(request(now=at(MONDAY, 10, 15) - timedelta(microseconds=1))))[0] == "10:15"
     assert find_slots(request(now=at(MONDAY, 23))) == []
 
 
@@ -566,9 +568,8 @@ def wall_instant(day: date, wall: time, tz: tzinfo) -> datetime:
 
 
 def reference_candidates(req: SearchRequest) -> list[datetime]:
-    """Every start the rules allow opening-wise, in UTC, by walking each window naively."""
-    lower = utc(req.window_start) if req.now is None else max(utc(req.window_start), utc(req.now))
-    upper = utc(req.window_end)
+    """Every start the rules allow opening-wise, in UTC, by walking each window naively (after now)."""
+    lower, upper = utc(req.window_start), utc(req.window_end)
     found = set()
     day = lower.astimezone(req.tz).date() - timedelta(days=1)
     while day <= upper.astimezone(req.tz).date() + timedelta(days=1):
@@ -578,7 +579,8 @@ def reference_candidates(req: SearchRequest) -> list[datetime]:
                     continue
                 start, closing = wall_instant(day, opens, req.tz), wall_instant(day, closes, req.tz)
                 while start + req.duration <= closing:
-                    if lower <= start < upper and start.astimezone(req.tz).date() == day:
+                    after_now = req.now is None or start > utc(req.now)
+                    if lower <= start < upper and after_now and start.astimezone(req.tz).date() == day:
                         found.add(start)
                     start += req.step
         day += timedelta(days=1)

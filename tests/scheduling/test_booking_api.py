@@ -20,8 +20,8 @@ def test_book_assigns_room_and_clinician_and_answers_in_local_time(world):
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["start"] == "2027-03-02T10:00:00-05:00"
-    assert body["end"] == "2027-03-02T11:30:00-05:00"
-    assert body["occupied_until"] == "2027-03-02T11:45:00-05:00"
+    assert body["end"] == "2027-03-02T11:40:00-05:00"
+    assert body["occupied_until"] == "2027-03-02T11:55:00-05:00"
     assert (body["room"], body["clinician"], body["status"]) == (world.room.pk, world.nurse.pk, "booked")
     session = Session.objects.get()
     assert SessionEvent.objects.get(session=session).kind == "booked"
@@ -116,11 +116,11 @@ def test_clinician_outside_their_window_or_on_leave_or_at_limit(world):
 
 def test_room_busy_unsuitable_or_in_turnover(world):
     assert book(world.front_desk, world.new_patient(), world.iv, local(2027, 3, 2, 10)).status_code == 201
-    # 11:30 is the end of that session but inside its 15-minute turnover.
-    turnover = book(world.front_desk, world.new_patient(), world.iv, local(2027, 3, 2, 11, 30), room=world.room.pk)
+    # 11:40 is the end of that session but inside its 15-minute turnover.
+    turnover = book(world.front_desk, world.new_patient(), world.iv, local(2027, 3, 2, 11, 40), room=world.room.pk)
     assert turnover.json()["code"] == "room_unavailable"
     assert (
-        book(world.front_desk, world.new_patient(), world.iv, local(2027, 3, 2, 11, 45), room=world.room.pk).status_code
+        book(world.front_desk, world.new_patient(), world.iv, local(2027, 3, 2, 11, 55), room=world.room.pk).status_code
         == 201
     )
     chair = RoomFactory(clinic=world.clinic, name="Spravato suite", modalities=["esketamine_nasal"])
@@ -136,6 +136,63 @@ def test_patient_overlap_and_minimum_interval(world):
     too_soon = book(world.front_desk, world, world.iv, local(2027, 3, 3, 9))  # 23 h after the start
     assert too_soon.json()["code"] == "patient_overlap"
     assert book(world.front_desk, world, world.iv, local(2027, 3, 3, 10)).status_code == 201  # exactly 24 h
+
+
+def test_refusal_order_removing_one_violation_at_a_time(world):
+    """A booking that breaks every rule at once; fixing one rule at a time reveals the next, in the
+    issue's order: archived, candidacy, REMS, past start / outside hours, clinician, room, patient."""
+    part_timer = ClinicianFactory(clinic=world.clinic, windows=[(1, dt.time(13), dt.time(17))])  # Tue 13-17
+    iv_only = RoomFactory(clinic=world.clinic, name="IV bay", modalities=["iv_ketamine"])
+    patient = PatientFactory(clinic=world.clinic, rems_patient_id="", archived_at=timezone.now())
+    elsewhere = SessionFactory(  # the patient's own session, in another chair with another clinician
+        clinic=world.clinic,
+        patient=patient,
+        treatment_type=world.esketamine,
+        room=RoomFactory(clinic=world.clinic, name="Chair 2"),
+        clinician=ClinicianFactory(clinic=world.clinic),
+        starts_at=local(2027, 3, 2, 10),
+    )
+    request = {"start": local(2027, 3, 1, 9), "room": iv_only.pk, "clinician": part_timer.pk}  # 9:00 today: past
+
+    def attempt():
+        extra = {"room": request["room"], "clinician": request["clinician"]}
+        return book(world.front_desk, patient, world.esketamine, request["start"], **extra)
+
+    def unarchive():
+        patient.archived_at = None
+        patient.save()
+
+    def approve_without_rems():
+        approve(patient)
+        patient.rems_patient_id = ""
+        patient.save()
+
+    def enrol():
+        patient.rems_patient_id = "REMS-42"
+        patient.save()
+
+    def cancel_the_other_session():
+        elsewhere.status = Session.Status.CANCELLED
+        elsewhere.save()
+
+    steps = [
+        (None, 409, "patient_archived"),
+        (unarchive, 422, "candidacy_not_approved"),
+        (approve_without_rems, 422, "rems_enrollment_missing"),
+        (enrol, 409, "outside_hours"),  # the start has passed
+        (lambda: request.update(start=local(2027, 3, 2, 19)), 409, "outside_hours"),  # ends after 20:00
+        (lambda: request.update(start=local(2027, 3, 2, 10)), 409, "clinician_unavailable"),
+        (lambda: request.update(clinician=world.nurse.pk), 409, "room_unavailable"),  # IV-only room
+        (lambda: request.update(room=world.room.pk), 409, "patient_overlap"),
+    ]
+    for fix, status, code in steps:
+        if fix is not None:
+            fix()
+        response = attempt()
+        assert (response.status_code, response.json()["code"]) == (status, code), (fix, response.content)
+    assert not Session.objects.filter(patient=patient, treatment_type=world.esketamine, room=world.room).exists()
+    cancel_the_other_session()
+    assert attempt().status_code == 201
 
 
 def test_refusals_change_nothing(world):
@@ -276,7 +333,7 @@ def test_calendar_filters(world):
         ends_at=local(2027, 3, 2, 11, 30),
         occupied_until=local(2027, 3, 2, 11, 45),
     )
-    SessionFactory(
+    theirs = SessionFactory(
         clinic=world.clinic,
         treatment_type=world.iv,
         room=other_room,
@@ -285,6 +342,15 @@ def test_calendar_filters(world):
         ends_at=local(2027, 3, 9, 11, 30),
         occupied_until=local(2027, 3, 9, 11, 45),
     )
+    second_nurse = ClinicianFactory(clinic=world.clinic)
+    with_second_nurse = SessionFactory(
+        clinic=world.clinic,
+        patient=mine.patient,
+        treatment_type=world.iv,
+        room=other_room,
+        clinician=second_nurse,
+        starts_at=local(2027, 3, 12, 10),
+    )
 
     def ids(query):
         return [row["id"] for row in world.front_desk.get(f"/api/v1/sessions/?{query}").json()["results"]]
@@ -292,4 +358,10 @@ def test_calendar_filters(world):
     assert ids(f"room={world.room.pk}") == [mine.pk]
     assert ids("start=2027-03-02T00:00:00-05:00&end=2027-03-03T00:00:00-05:00") == [mine.pk]
     assert ids("status=cancelled") == []
+    assert ids(f"clinician={world.nurse.pk}") == [mine.pk, theirs.pk]
+    assert ids(f"clinician={second_nurse.pk}") == [with_second_nurse.pk]
+    assert ids(f"patient={mine.patient_id}") == [mine.pk, with_second_nurse.pk]
+    assert ids(f"patient={theirs.patient_id}") == [theirs.pk]
+    assert ids(f"patient={mine.patient_id}&clinician={world.nurse.pk}") == [mine.pk]
+    assert world.front_desk.get("/api/v1/sessions/?clinician=x").status_code == 400
     assert world.front_desk.get("/api/v1/sessions/?start=garbage").status_code == 400

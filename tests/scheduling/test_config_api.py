@@ -52,6 +52,28 @@ def test_admin_creates_treatment_types_with_clinical_minimums(admin):
     assert "requires_rems_enrollment" in no_rems.json()["errors"]
 
 
+def test_iv_chair_time_covers_the_infusion_and_the_observation_after_it(admin):
+    """CLINICAL.md: 0.5 mg/kg over 40 minutes, then observation; 40 + 60 minutes is the floor."""
+    from monitoring.schedule import DEFAULT_CONFIGS
+    from scheduling.models import IV_MIN_CHAIR_MINUTES, IV_MIN_OBSERVATION_MINUTES
+
+    # The booking floor and the discharge floor monitoring enforces by default must not drift apart.
+    assert IV_MIN_OBSERVATION_MINUTES == DEFAULT_CONFIGS["iv_ketamine"].minimum_monitoring_minutes
+    assert IV_MIN_CHAIR_MINUTES == 100
+
+    def create(minutes: int):
+        return admin.post(
+            "/api/v1/treatment-types/",
+            {"name": f"IV {minutes}", "modality": "iv_ketamine", "duration_minutes": minutes},
+            format="json",
+        )
+
+    short = create(90)  # the infusion and 50 minutes: the next patient would get a chair still in use
+    assert short.status_code == 400
+    assert "observation" in short.json()["errors"]["duration_minutes"][0]
+    assert create(100).status_code == 201
+
+
 def test_treatment_types_role_matrix(world, admin, make_staff, client_for, other_clinic):
     desk = world.front_desk
     assert desk.get("/api/v1/treatment-types/").json()["count"] == 2
@@ -148,16 +170,17 @@ def test_slots_are_local_and_respect_bookings(world):
     assert body["timezone"] == "America/New_York"
     starts = [s["start"] for s in body["slots"]]
     assert starts[0] == "2027-03-02T08:00:00-05:00"
-    assert starts[-1] == "2027-03-02T18:30:00-05:00"  # 90 minutes must end by 20:00
+    assert starts[-1] == "2027-03-02T18:15:00-05:00"  # 100 minutes must end by 20:00
     assert body["slots"][0]["rooms"] == [{"id": world.room.pk, "name": "Chair 1"}]
     book(world.front_desk, world, world.iv, local(2027, 3, 2, 10))
     after = [
         s["start"] for s in search(world.front_desk, world.iv, local(2027, 3, 2, 0), local(2027, 3, 3, 0))["slots"]
     ]
-    # 10:00 to 11:45 holds the only chair (90 minutes + 15 turnover); 8:30 would run into it.
-    assert "2027-03-02T08:15:00-05:00" in after
-    assert "2027-03-02T08:30:00-05:00" not in after
-    assert "2027-03-02T11:45:00-05:00" in after
+    # 10:00 to 11:55 holds the only chair (100 minutes + 15 turnover); 8:15 would run into it.
+    assert "2027-03-02T08:00:00-05:00" in after
+    assert "2027-03-02T08:15:00-05:00" not in after
+    assert "2027-03-02T11:45:00-05:00" not in after
+    assert "2027-03-02T12:00:00-05:00" in after
 
 
 def test_patient_filter_applies_the_minimum_interval(world):
@@ -179,8 +202,8 @@ def test_dst_days_keep_local_opening_hours(world, day, offset_before, offset_aft
         body = search(world.front_desk, world.iv, start, start + dt.timedelta(days=1))
     starts = [s["start"] for s in body["slots"]]
     assert starts[0] == f"{day.isoformat()}T08:00:00{offset_after}"
-    assert starts[-1] == f"{day.isoformat()}T18:30:00{offset_after}"
-    assert len(starts) == 43  # 08:00..18:30 every 15 minutes, the same on a 23- or 25-hour day
+    assert starts[-1] == f"{day.isoformat()}T18:15:00{offset_after}"
+    assert len(starts) == 42  # 08:00..18:15 every 15 minutes, the same on a 23- or 25-hour day
     assert offset_before != offset_after
 
 

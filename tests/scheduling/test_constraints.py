@@ -34,11 +34,11 @@ def _move(world, session_id, start, **extra):
 
 def test_the_database_refuses_one_patient_in_two_chairs(world):
     second = RoomFactory(clinic=world.clinic, name="Chair 2")
-    first = _session(world, world.patient, world.room, local(2027, 3, 2, 10))  # 10:00-11:30
+    first = _session(world, world.patient, world.room, local(2027, 3, 2, 10))  # 10:00-11:40
     with pytest.raises(IntegrityError, match="session_no_patient_overlap"), transaction.atomic():
         _session(world, world.patient, second, local(2027, 3, 2, 11))
     # Half-open: a session starting as the first ends does not overlap it (the interval rule is the service's).
-    _session(world, world.patient, second, local(2027, 3, 2, 11, 30))
+    _session(world, world.patient, second, local(2027, 3, 2, 11, 40))
     # Only active sessions count: once the first is cancelled, its time is free for the patient again.
     first.status = Session.Status.CANCELLED
     first.save()
