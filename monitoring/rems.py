@@ -58,13 +58,35 @@ FIELDS: list[tuple[str, bool]] = [
 
 
 @dataclass(frozen=True)
+class FindingRef:
+    """What the thresholds found in one reading when it was taken (``thresholds.Finding.as_dict``)."""
+
+    code: str
+    severity: str
+    field: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
 class VitalsSnapshot:
     taken_at: dt.datetime
     systolic: int | None
     diastolic: int | None
     spo2: int | None
     pre_dose: bool
-    finding_codes: tuple[str, ...] = ()
+    findings: tuple[FindingRef, ...] = ()
+    heart_rate: int | None = None
+    respiratory_rate: int | None = None
+
+    @property
+    def finding_codes(self) -> tuple[str, ...]:
+        return tuple(f.code for f in self.findings)
+
+
+# The measurements judged before dosing; the blood pressure is one measurement of two numbers.
+_PREDOSE_MEASUREMENTS = (("systolic", "diastolic"), ("heart_rate",), ("spo2",), ("respiratory_rate",))
+# Critical findings on these mean breathing was depressed (the REMS's third watched effect).
+_RESPIRATORY_FIELDS = ("spo2", "respiratory_rate")
 
 
 @dataclass(frozen=True)
@@ -124,8 +146,40 @@ def _dose_label(devices: int) -> str | None:
     return {0: None, 2: "56 mg", 3: "84 mg"}.get(devices, f"other ({devices * 28} mg)")
 
 
+def _acceptable_before_dosing(before: list[VitalsSnapshot]) -> bool | None:
+    """Whether the values the dose followed were acceptable: every measurement, not only the BP.
+
+    Each measurement is judged from the latest pre-dose reading carrying it (a later SpO2-only
+    reading does not make an elevated BP acceptable; a rechecked SpO2 of 97 clears an earlier 86).
+    ``None`` (the form then lists the field as missing) without a pre-dose blood pressure.
+    """
+    if not any(v.systolic is not None and v.diastolic is not None for v in before):
+        return None
+    for names in _PREDOSE_MEASUREMENTS:
+        latest = next((v for v in reversed(before) if all(getattr(v, n) is not None for n in names)), None)
+        if latest is not None and any(f.field in names for f in latest.findings):
+            return False
+    return True
+
+
+def _respiratory_findings(vitals: list[VitalsSnapshot], tz: dt.tzinfo) -> list[str]:
+    """Critical SpO2 or respiratory-rate findings after the dose, with their time.
+
+    Before the dose a low SpO2 is not the drug's respiratory depression: it makes the vitals
+    unacceptable before dosing instead.
+    """
+    return [
+        f"{f.message} ({v.taken_at.astimezone(tz):%H:%M})".strip()
+        for v in vitals
+        if not v.pre_dose
+        for f in v.findings
+        if f.severity == "critical" and f.field in _RESPIRATORY_FIELDS
+    ]
+
+
 def build(data: FormInput) -> RemsForm:
-    with_bp = [v for v in data.vitals if v.systolic is not None and v.diastolic is not None]
+    vitals = sorted(data.vitals, key=lambda v: v.taken_at)
+    with_bp = [v for v in vitals if v.systolic is not None and v.diastolic is not None]
     before = [v for v in with_bp if v.pre_dose]
     baseline = before[-1] if before else None
     at_40 = None
@@ -141,6 +195,7 @@ def build(data: FormInput) -> RemsForm:
     if data.first_dose_at is not None and data.discharged_at is not None:
         minutes = int((data.discharged_at - data.first_dose_at).total_seconds() // 60)
     treatment_day = data.treatment_day
+    respiratory = [*data.respiratory_notes, *_respiratory_findings(vitals, data.tz)]
     values: dict[str, Any] = {
         "patient_name": data.patient_name or None,
         "patient_birthdate": data.patient_birthdate.isoformat() if data.patient_birthdate else None,
@@ -163,20 +218,18 @@ def build(data: FormInput) -> RemsForm:
         "lot_numbers": ", ".join(sorted(set(data.lot_numbers))) or None,
         "minutes_first_device_to_end_of_monitoring": minutes,
         "minutes_until_ready_without_two_hour_rule": data.ready_minutes_without_rule,
-        "vitals_acceptable_before_dosing": _yes_no(
-            None if baseline is None else "predose_bp_elevated" not in baseline.finding_codes
-        ),
+        "vitals_acceptable_before_dosing": _yes_no(_acceptable_before_dosing([v for v in vitals if v.pre_dose])),
         "vitals_acceptable_before_leaving": _yes_no(data.vitals_within_limits_at_discharge),
         "bp_before_dosing": _bp(baseline),
         "bp_at_40_minutes": _bp(at_40),
         "bp_before_leaving": _bp(before_leaving),
-        "pulse_oximetry_used": _yes_no(any(v.spo2 is not None for v in data.vitals) if data.vitals else None),
+        "pulse_oximetry_used": _yes_no(any(v.spo2 is not None for v in vitals) if vitals else None),
         "sedation": _yes_no(bool(data.sedation_notes)),
         "sedation_detail": "; ".join(data.sedation_notes) or None,
         "dissociation": _yes_no(bool(data.dissociation_notes)),
         "dissociation_detail": "; ".join(data.dissociation_notes) or None,
-        "respiratory_depression": _yes_no(bool(data.respiratory_notes)),
-        "respiratory_depression_detail": "; ".join(data.respiratory_notes) or None,
+        "respiratory_depression": _yes_no(bool(respiratory)),
+        "respiratory_depression_detail": "; ".join(respiratory) or None,
         "serious_adverse_events": _yes_no(bool(data.serious_events)),
         "serious_adverse_event_details": "; ".join(data.serious_events) or None,
         "due_by": (treatment_day + dt.timedelta(days=SUBMIT_WITHIN_DAYS)).isoformat() if treatment_day else None,

@@ -21,9 +21,9 @@ from scheduling.models import Session
 
 from . import rems, schedule
 from .models import AdverseEvent, MonitoringRecord, ScaleScore, VitalSign
+from .services.amendments import effective_typed
 from .services.discharge import session_times
-from .services.observations import effective_value
-from .services.policy import policy_for
+from .services.policy import policies_for, policy_for
 
 
 def record_queryset(*, actor: Actor, perm: Perm = Perm.CLINICAL_VIEW) -> QuerySet[MonitoringRecord]:
@@ -275,33 +275,49 @@ def rems_form(record: MonitoringRecord) -> rems.RemsForm:
     amendments = list(record.amendments.all())
 
     def value(obj, target_type, field):
-        return effective_value(obj, target_type, field, amendments)
+        return effective_typed(obj, target_type, field, amendments)
 
     patient, clinic, session = record.patient, record.clinic, record.session
     clinician = session.clinician
     discharge = getattr(record, "discharge", None)
     vitals = []
     for v in record.vitals.all():
-        taken = value(v, "vital_sign", "taken_at")
         vitals.append(
             rems.VitalsSnapshot(
-                taken_at=dt.datetime.fromisoformat(taken) if isinstance(taken, str) else taken,
+                taken_at=value(v, "vital_sign", "taken_at"),
                 systolic=value(v, "vital_sign", "systolic"),
                 diastolic=value(v, "vital_sign", "diastolic"),
                 spo2=value(v, "vital_sign", "spo2"),
+                heart_rate=value(v, "vital_sign", "heart_rate"),
+                respiratory_rate=value(v, "vital_sign", "respiratory_rate"),
                 pre_dose=v.pre_dose,
-                finding_codes=tuple(f["code"] for f in v.findings),
+                findings=tuple(
+                    rems.FindingRef(
+                        code=str(f.get("code", "")),
+                        severity=str(f.get("severity", "")),
+                        field=str(f.get("field", "")),
+                        message=str(f.get("message", "")),
+                    )
+                    for f in v.findings
+                    if isinstance(f, dict)
+                ),
             )
         )
+    # The form asks about the drug's effects: a pre-dose score (critical or not) is not one.
     sedation = [
-        f"MOAA/S {s.value} at {timezone.localtime(s.taken_at, clinic.tz):%H:%M}"
+        f"MOAA/S {value(s, 'scale_score', 'value')} at {timezone.localtime(s.taken_at, clinic.tz):%H:%M}"
         for s in record.scales.all()
-        if s.scale == "moaas" and s.findings
+        if s.scale == "moaas" and s.findings and not s.pre_dose
     ]
     dissociation = [
-        f"CADSS {s.value} at {timezone.localtime(s.taken_at, clinic.tz):%H:%M}"
+        f"CADSS {value(s, 'scale_score', 'value')} at {timezone.localtime(s.taken_at, clinic.tz):%H:%M}"
+        + (
+            " (no pre-dose CADSS: clinician to confirm)"
+            if any(f.get("code") == "dissociation_review" for f in s.findings)
+            else ""
+        )
         for s in record.scales.all()
-        if s.scale == "cadss" and s.findings
+        if s.scale == "cadss" and s.findings and not s.pre_dose
     ]
     events = list(record.adverse_events.all())
     sedation += [e.description or e.get_type_display() for e in events if e.type == AdverseEvent.Type.SEDATION]
@@ -396,7 +412,11 @@ def board(*, actor: Actor, now: dt.datetime | None = None) -> list[dict[str, Any
         .annotate(n=Count("id"))
     ):
         open_alerts[row["scope_id"]][row["severity"]] = row["n"]
-    configs: dict[int, Any] = {}
+    # Every policy the board needs in one query, however many treatment types are on the floor.
+    configs = {
+        type_id: policy.schedule
+        for type_id, policy in policies_for({s.treatment_type_id: s.treatment_type for s in sessions}.values()).items()
+    }
     rows = []
     for s in sessions:
         record = s.monitoring if _has_record(s) else None
@@ -416,8 +436,6 @@ def board(*, actor: Actor, now: dt.datetime | None = None) -> list[dict[str, Any
             "open_alerts": open_alerts.get(record.pk, {}) if record else {},
         }
         if record is not None:
-            if s.treatment_type_id not in configs:
-                configs[s.treatment_type_id] = policy_for(s.treatment_type).schedule
             config = configs[s.treatment_type_id]
             times = session_times(record)
             checks = schedule.expected_checks(config, times, [v.taken_at for v in record.vitals.all()], now=now)

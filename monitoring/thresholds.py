@@ -219,6 +219,8 @@ class Thresholds:
     moaas_critical_at_or_below: int = 2  # fires at <= 2
     # CADSS: the esketamine trials called a total > 4 with any rise from baseline dissociation [V]
     # (CLINICAL.md CADSS paragraph; J&J Medical Information).
+    # CLINICAL.md gives no absolute CADSS threshold: without a pre-dose total, a total above this
+    # limit is a "dissociation_review" warning for a clinician to judge (see evaluate_cadss).
     cadss_dissociation_above: int = 4  # fires at > 4 (and above the baseline)
 
     def __post_init__(self) -> None:
@@ -626,14 +628,36 @@ def evaluate_moaas(score: int, *, baseline: int | None, thresholds: Thresholds =
 def evaluate_cadss(total: int, *, baseline: int | None, thresholds: Thresholds = DEFAULTS) -> list[Finding]:
     """Dissociation on the CADSS total (0-92): at most one finding.
 
-    ``dissociation`` (warning) when the total is above ``cadss_dissociation_above`` *and* above the
-    pre-dose ``baseline`` (the trial definition: total > 4 with a change > 0 [V]). Without a
-    baseline no rise can be shown, so nothing is flagged. Raises ``ValueError`` outside 0-92.
+    * ``dissociation`` (warning) when the total is above ``cadss_dissociation_above`` *and* above
+      the pre-dose ``baseline`` (the trial definition: total > 4 with a change > 0 [V]);
+    * ``dissociation_review`` (warning) when the total is above ``cadss_dissociation_above`` but
+      there is no pre-dose total to compare with.
+
+    Why a review flag and not nothing, nor dissociation: CLINICAL.md gives no absolute CADSS
+    threshold, only "total > 4 with any rise from baseline" (the esketamine trials [V]). Without a
+    baseline the rise can be neither shown nor ruled out, so silence could hide dissociation and
+    "dissociation" would assert what the rule cannot show. The finding asks a clinician to judge
+    (is this the patient's usual level, or the drug?) and its message says why. Raises
+    ``ValueError`` outside 0-92.
     """
     _check_scale(total, CADSS_RANGE, "The CADSS total")
     _check_scale(baseline, CADSS_RANGE, "The pre-dose CADSS total", optional=True)
     limit = thresholds.cadss_dissociation_above
-    if baseline is None or total <= limit or total <= baseline:
+    if total <= limit:
+        return []
+    if baseline is None:
+        return [
+            Finding(
+                "dissociation_review",
+                Severity.WARNING,
+                "cadss",
+                total,
+                limit,
+                f"CADSS total {total} is above {limit} and there is no pre-dose total to compare with:"
+                " a clinician should judge whether this is dissociation.",
+            )
+        ]
+    if total <= baseline:
         return []
     return [
         Finding(

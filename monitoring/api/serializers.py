@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from clinic.api.serializers import AlertSerializer, AwareDateTimeField, StrictSerializer
 from monitoring.models import AdverseEvent, Dose, MonitoringRecord, ScaleScore, VitalSign
-from monitoring.services.observations import AMENDABLE
+from monitoring.services.amendments import AMENDABLE
 
 
 class RecordOpenSerializer(StrictSerializer):
@@ -161,7 +161,7 @@ class AmendmentInputSerializer(StrictSerializer):
     target_type = serializers.ChoiceField(choices=sorted(AMENDABLE))
     target_id = serializers.IntegerField()
     field = serializers.CharField(max_length=40)
-    new_value = serializers.JSONField()
+    new_value = serializers.JSONField(allow_null=True, help_text="Checked by the field's type; null clears a vital.")
     reason = serializers.CharField(max_length=2000)
 
 
@@ -171,7 +171,7 @@ class AmendmentSerializer(serializers.Serializer):
     target_id = serializers.IntegerField()
     field = serializers.CharField()
     old_value = serializers.JSONField()
-    new_value = serializers.JSONField()
+    new_value = serializers.JSONField(allow_null=True, help_text="Checked by the field's type; null clears a vital.")
     reason = serializers.CharField()
     amended_by = serializers.CharField(source="amended_by.username")
     amended_at = serializers.DateTimeField()

@@ -20,8 +20,8 @@ from clinic.api.serializers import AlertSerializer
 from clinic.errors import InvalidInput, NotFound
 from monitoring import rems, selectors
 from monitoring.models import Dose
+from monitoring.services import amendments, observations
 from monitoring.services import discharge as discharge_services
-from monitoring.services import observations
 from monitoring.services import record as record_services
 from monitoring.services.policy import policy_for, policy_update
 from scheduling import selectors as scheduling_selectors
@@ -187,7 +187,7 @@ class AmendmentsView(MonitoringView):
     def post(self, request: Request, record_id: int) -> Response:
         record = self.record(record_id)
         data = self.validated(s.AmendmentInputSerializer)
-        amendment = observations.amendment_record(actor=self.actor, record=record, **data)
+        amendment = amendments.amendment_record(actor=self.actor, record=record, **data)
         return Response(s.AmendmentSerializer(amendment).data, status=status.HTTP_201_CREATED)
 
 

@@ -27,9 +27,8 @@ from monitoring.models import Discharge, MonitoringRecord, RemsFormSubmission
 from scheduling.models import Session
 from scheduling.services.lifecycle import session_mark_completed
 
-from .observations import _reading
-from .policy import policy_for
-from .record import audit, ensure_open
+from .policy import policy_for, policy_from_layers, policy_layers
+from .record import REQUIRED_MEASUREMENTS, audit, ensure_open, latest_carrying, latest_per_measurement
 
 logger = logging.getLogger(__name__)
 
@@ -44,25 +43,49 @@ def session_times(record: MonitoringRecord) -> schedule.SessionTimes:
     )
 
 
+MEASUREMENT_LABELS = {
+    "systolic": "blood pressure",
+    "diastolic": "blood pressure",
+    "heart_rate": "heart rate",
+    "spo2": "SpO2",
+}
+
+
 def _criteria(
     record: MonitoringRecord, data: dict[str, Any], gate: thresholds.Thresholds, config, now
 ) -> tuple[bool, list[str]]:
+    """The unmet discharge criteria, and whether the vital signs are within limits.
+
+    Every measurement the API contract requires of a reading (blood pressure, heart rate, SpO2)
+    must have been taken in the last ``discharge_reading_within_minutes``, and the latest value of
+    every measurement taken must be within limits: each judged from the latest reading *carrying*
+    it, so a final SpO2-only reading neither hides a blood pressure of 185/112 nor stands in for
+    the blood pressure the REMS form asks for "before leaving".
+    """
     unmet = []
     readings = list(record.vitals.order_by("taken_at", "id"))
-    baseline = next((v for v in reversed(readings) if v.pre_dose), None)
-    last = readings[-1] if readings else None
-    vitals_ok = False
-    if last is None or not schedule.has_recent_reading(
-        [v.taken_at for v in readings], now, config.discharge_reading_within_minutes
-    ):
-        unmet.append(f"a vital-sign reading in the last {config.discharge_reading_within_minutes} minutes")
-    else:
-        findings = thresholds.evaluate_vitals(
-            _reading(last), baseline=_reading(baseline) if baseline and baseline is not last else None, thresholds=gate
-        )
-        vitals_ok = not findings
+    window = config.discharge_reading_within_minutes
+    since = now - dt.timedelta(minutes=window)
+    stale: list[str] = []
+    for name in REQUIRED_MEASUREMENTS:
+        row = latest_carrying(readings, name)
+        label = MEASUREMENT_LABELS[name]
+        if (row is None or row.taken_at < since) and label not in stale:
+            stale.append(label)
+    if stale:
+        unmet.append(f"a reading of {', '.join(stale)} in the last {window} minutes")
+    current = latest_per_measurement(readings)
+    findings = []
+    if current is not None:
+        baseline = None
+        if record.first_dose_at is not None:
+            baseline = latest_per_measurement(
+                [v for v in readings if v.pre_dose and v.taken_at <= record.first_dose_at]
+            )
+        findings = thresholds.evaluate_vitals(current, baseline=baseline, thresholds=gate)
         if findings:
-            unmet.append("the last vital signs within limits")
+            unmet.append("the latest vital signs within limits")
+    vitals_ok = not stale and not findings
     for name, label in (
         ("alert_and_oriented", "alert and oriented"),
         ("able_to_walk", "able to walk"),
@@ -169,40 +192,62 @@ def overdue_checks_sweep(*, now: dt.datetime | None = None) -> int:
     """Raise one ``vitals_overdue`` alert per missed check of every session being monitored.
 
     Idempotent: each alert's dedupe key names the record and the check, so running the sweep
-    again (or two sweeps at once) never raises the same alert twice.
+    again (or two sweeps at once) never raises the same alert twice. One record that cannot be
+    swept (its clinic's policy cannot be resolved, a data slip) is logged by id and skipped: the
+    sweep goes on for every other patient, whose missed checks must still page someone.
     """
     now = now or timezone.now()
-    records = (
+    records = list(
         MonitoringRecord.objects.filter(
             session__status__in=[Session.Status.CHECKED_IN, Session.Status.IN_PROGRESS], discharge__isnull=True
         )
         .select_related("session__treatment_type", "clinic")
         .prefetch_related("doses", "vitals")
     )
-    raised = 0
+    types = {r.session.treatment_type_id: r.session.treatment_type for r in records}
+    layers = policy_layers(types.values())
     policies: dict[int, Any] = {}
+    raised = failed = 0
     for record in records:
-        treatment_type = record.session.treatment_type
-        if treatment_type.pk not in policies:
-            policies[treatment_type.pk] = policy_for(treatment_type)
-        config = policies[treatment_type.pk].schedule
-        checks = schedule.expected_checks(
-            config, session_times(record), [v.taken_at for v in record.vitals.all()], now=now
-        )
-        for check in schedule.overdue(checks):
-            due = timezone.localtime(check.due_at, record.clinic.tz) if check.due_at else None
-            alert = alert_raise(
-                clinic_id=record.clinic_id,
-                patient_id=record.patient_id,
-                kind=Alert.Kind.VITALS_OVERDUE,
-                severity=Alert.Severity.WARNING,
-                message=f"Vital signs overdue: {check.label}" + (f" (due {due:%H:%M})." if due else "."),
-                source_type="monitoring_record",
-                source_id=record.pk,
-                dedupe_key=f"overdue:{record.pk}:{check.key}",
-                scope=("monitoring_record", record.pk),
+        try:
+            # A savepoint per record: a database error in one leaves the others' work intact.
+            with transaction.atomic():
+                type_id = record.session.treatment_type_id
+                if type_id not in policies:
+                    policies[type_id] = policy_from_layers(types[type_id], layers[type_id])
+                raised += _sweep_record(record, policies[type_id].schedule, now)
+        except Exception as exc:  # one record must never stop the sweep for every other patient
+            failed += 1
+            # Ids and the error's class only: the message or traceback could carry a patient's values.
+            logger.error(
+                "monitoring.overdue_sweep_failed",
+                extra={
+                    "record_id": record.pk,
+                    "clinic_id": record.clinic_id,
+                    "treatment_type_id": record.session.treatment_type_id,
+                    "error": type(exc).__name__,
+                },
             )
-            raised += alert is not None
-    if raised:
-        logger.info("monitoring.overdue_alerts", extra={"count": raised})
+    if raised or failed:
+        logger.info("monitoring.overdue_alerts", extra={"count": raised, "failed_records": failed})
+    return raised
+
+
+def _sweep_record(record: MonitoringRecord, config: schedule.ScheduleConfig, now: dt.datetime) -> int:
+    checks = schedule.expected_checks(config, session_times(record), [v.taken_at for v in record.vitals.all()], now=now)
+    raised = 0
+    for check in schedule.overdue(checks):
+        due = timezone.localtime(check.due_at, record.clinic.tz) if check.due_at else None
+        alert = alert_raise(
+            clinic_id=record.clinic_id,
+            patient_id=record.patient_id,
+            kind=Alert.Kind.VITALS_OVERDUE,
+            severity=Alert.Severity.WARNING,
+            message=f"Vital signs overdue: {check.label}" + (f" (due {due:%H:%M})." if due else "."),
+            source_type="monitoring_record",
+            source_id=record.pk,
+            dedupe_key=f"overdue:{record.pk}:{check.key}",
+            scope=("monitoring_record", record.pk),
+        )
+        raised += alert is not None
     return raised

@@ -23,10 +23,10 @@ from clinic.models import Alert, AuditEvent
 from clinic.services.alerts import alert_raise
 from clinic.services.audit import audit_record_many
 from monitoring import thresholds
-from monitoring.models import AdverseEvent, Amendment, Dose, MonitoringRecord, ScaleScore, VitalSign
+from monitoring.models import AdverseEvent, MonitoringRecord, ScaleScore, VitalSign
 
 from .policy import policy_for
-from .record import audit, lock_open
+from .record import audit, latest_per_measurement, lock_open, reading_of
 
 logger = logging.getLogger(__name__)
 
@@ -105,42 +105,54 @@ def vitals_record(
         raise InvalidInput(errors=errors)
 
     gate = policy_for(record.session.treatment_type).thresholds
-    baseline = record.vitals.filter(pre_dose=True).order_by("-taken_at", "-id").first()
+    ordered = sorted(readings, key=lambda v: v.get("taken_at") or now)
     rows = []
-    for values in sorted(readings, key=lambda v: v.get("taken_at") or now):
+    for values in ordered:
         taken_at = values.get("taken_at") or now
         pre_dose = record.first_dose_at is None or taken_at < record.first_dose_at
-        reading = _reading(values)
+        rows.append(
+            VitalSign(
+                record=record,
+                taken_at=taken_at,
+                pre_dose=pre_dose,
+                source=source,
+                recorded_by=actor.user,
+                recorded_at=now,
+                **{name: values.get(name) for name in VITAL_FIELDS},
+            )
+        )
+    baseline = None
+    if any(not row.pre_dose for row in rows):
+        # The rise baseline, per measurement, from the latest pre-dose reading carrying it (stored
+        # or in this batch): an SpO2-only reading after the baseline BP must not erase the BP.
+        # Every pre-dose reading precedes every post-dose one, so one baseline serves the batch.
+        # A reading entered before the dose but dated after it (a dose recorded late) is not a baseline.
+        stored = record.vitals.filter(pre_dose=True, taken_at__lte=record.first_dose_at).order_by("taken_at", "id")
+        predose = sorted(
+            [*stored.only("record_id", "taken_at", *VITAL_FIELDS), *(row for row in rows if row.pre_dose)],
+            key=lambda v: v.taken_at,
+        )
+        baseline = latest_per_measurement(predose)
+    evaluated = []
+    for row in rows:
+        reading = reading_of(row)
         # Before the dose there is no baseline to rise from, but an absolute danger (SpO2 85,
         # 190/115) still alerts; the pre-dose gate finding alone only blocks the dose.
-        findings = thresholds.evaluate_vitals(
-            reading, baseline=None if pre_dose else (_reading(baseline) if baseline else None), thresholds=gate
-        )
-        if pre_dose and (elevated := thresholds.predose_bp_elevated(reading, gate)) is not None:
+        findings = thresholds.evaluate_vitals(reading, baseline=None if row.pre_dose else baseline, thresholds=gate)
+        if row.pre_dose and (elevated := thresholds.predose_bp_elevated(reading, gate)) is not None:
             findings.append(elevated)
-        row = VitalSign(
-            record=record,
-            taken_at=taken_at,
-            pre_dose=pre_dose,
-            findings=[f.as_dict() for f in findings],
-            source=source,
-            recorded_by=actor.user,
-            recorded_at=now,
-            **{name: values.get(name) for name in VITAL_FIELDS},
-        )
-        rows.append((row, findings))
-        if pre_dose:
-            baseline = row
-    VitalSign.objects.bulk_create([row for row, _ in rows])
+        row.findings = [f.as_dict() for f in findings]
+        evaluated.append((row, findings))
+    VitalSign.objects.bulk_create(rows)
     results = []
-    for row, findings in rows:
+    for row, findings in evaluated:
         paging = [f for f in findings if f.code != "predose_bp_elevated"]  # the gate finding blocks the dose instead
         results.append((row, _alert_for(record, Alert.Kind.VITALS, paging, ("vital_sign", row.pk))))
     audit_record_many(
         actor=actor,
         action=AuditEvent.Action.CREATE,
         object_type="vital_sign",
-        records=((record.clinic_id, record.patient_id, row.pk) for row, _ in rows),
+        records=((record.clinic_id, record.patient_id, row.pk) for row in rows),
     )
     return results
 
@@ -170,11 +182,16 @@ def scale_record(
         .first()
     )
     try:
-        findings = (
-            []
-            if pre_dose
-            else evaluate(value, baseline=baseline, thresholds=policy_for(record.session.treatment_type).thresholds)
-        )
+        if pre_dose and scale == ScaleScore.Scale.CADSS:
+            findings = []  # a pre-dose CADSS is the baseline itself: nothing to compare it with yet
+        else:
+            # Pre-dose, only the absolute MOAA/S levels apply (no drop from a baseline can be
+            # shown): a patient who scores 0-2 before any drug is critical all the same.
+            findings = evaluate(
+                value,
+                baseline=None if pre_dose else baseline,
+                thresholds=policy_for(record.session.treatment_type).thresholds,
+            )
     except ValueError as exc:
         raise InvalidInput(errors={"value": [str(exc)]}) from exc
     score = ScaleScore.objects.create(
@@ -197,6 +214,9 @@ def adverse_event_record(
 ) -> tuple[AdverseEvent, Alert | None]:
     """A serious, severe or respiratory event opens a critical alert for the clinicians on duty."""
     actor.require(Perm.MONITORING_RECORD, record.clinic_id)
+    # Deliberately no ``ensure_open``: an adverse event is often noticed or reported after the
+    # patient left (a call that evening, a fall in the car park). It belongs to this session's
+    # record and still pages the clinicians, so it is accepted after discharge, unlike vitals.
     record = MonitoringRecord.objects.select_for_update().get(pk=record.pk)
     now = timezone.now()
     if data["onset_at"] > now + dt.timedelta(minutes=1):
@@ -228,85 +248,3 @@ def adverse_event_record(
         )
     audit(actor, record, "adverse_event", event.pk)
     return event, alert
-
-
-# What may be corrected, per target, and how the new value is checked.
-AMENDABLE = {
-    "vital_sign": (VitalSign, (*VITAL_FIELDS, "taken_at")),
-    "dose": (Dose, ("lot_number", "administered_at", "infusion_ended_at", "dose_mg")),
-    "scale_score": (ScaleScore, ("value", "taken_at")),
-    "adverse_event": (AdverseEvent, ("description", "severity", "serious", "outcome", "actions_taken", "onset_at")),
-    "monitoring_record": (
-        MonitoringRecord,
-        (
-            "hours_since_food",
-            "hours_since_liquids",
-            "weight_kg",
-            "benzodiazepines",
-            "sedative_hypnotics",
-            "psychostimulants",
-            "maois",
-            "pregnancy_test",
-            "first_rems_treatment",
-        ),
-    ),
-}
-
-
-def effective_value(target: object, target_type: str, field: str, amendments: Sequence[Amendment]) -> Any:
-    """The value after corrections: the newest amendment of that field, else the original."""
-    relevant = [a for a in amendments if a.target_type == target_type and a.target_id == target.pk and a.field == field]
-    if relevant:
-        return relevant[-1].new_value
-    return _json(getattr(target, field))
-
-
-def _json(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if hasattr(value, "as_tuple"):  # Decimal
-        return str(value)
-    return value
-
-
-@transaction.atomic
-def amendment_record(
-    *, actor: Actor, record: MonitoringRecord, target_type: str, target_id: int, field: str, new_value: Any, reason: str
-) -> Amendment:
-    """Correct one value; the original row is untouched and the timeline shows both."""
-    actor.require(Perm.MONITORING_RECORD, record.clinic_id)
-    reason = (reason or "").strip()
-    if not reason:
-        raise InvalidInput(errors={"reason": ["Say why the value is corrected."]})
-    if target_type not in AMENDABLE:
-        raise InvalidInput(errors={"target_type": [f"One of {', '.join(AMENDABLE)}."]})
-    model, fields = AMENDABLE[target_type]
-    if field not in fields:
-        raise InvalidInput(errors={"field": [f"For {target_type}: one of {', '.join(fields)}."]})
-    if target_type == "monitoring_record":
-        target = record if target_id == record.pk else None
-    else:
-        target = model.objects.filter(pk=target_id, record=record).first()
-    if target is None:
-        raise InvalidInput(errors={"target_id": ["Not part of this session's record."]})
-    if target_type == "vital_sign" and field in VITAL_FIELDS:
-        candidate = {
-            name: effective_value(target, target_type, name, list(record.amendments.all())) for name in VITAL_FIELDS
-        }
-        candidate[field] = new_value
-        problems = thresholds.plausibility_errors(_reading(candidate))
-        if problems:
-            raise InvalidInput(errors={"new_value": [m for msgs in problems.values() for m in msgs]})
-    old = effective_value(target, target_type, field, list(record.amendments.all()))
-    amendment = Amendment.objects.create(
-        record=record,
-        target_type=target_type,
-        target_id=target.pk,
-        field=field,
-        old_value=old,
-        new_value=_json(new_value),
-        reason=reason,
-        amended_by=actor.user,
-    )
-    audit(actor, record, "amendment", amendment.pk)
-    return amendment

@@ -1,11 +1,14 @@
 """Opening the record and dosing: the pre-dose checks and the gate before the first dose.
 
-The first dose is refused (422) without baseline vitals, with the blood pressure above the
-clinic's gate (default > 140/90, label 5.6), with a positive pregnancy test, without a
-confirmed escort, or, for esketamine, without REMS enrollment and a prescriber on site. A
+The first dose is refused (422) without baseline vitals, without a pre-dose blood pressure, with
+the latest pre-dose blood pressure above the clinic's gate (default > 140/90, label 5.6), with a
+positive pregnancy test, without a confirmed escort, or, for esketamine, without REMS enrollment
+and a prescriber on site. A
 prescriber may override the blood-pressure and pregnancy refusals with a written reason; the
 others are not clinical judgement calls and cannot be overridden. The first dose starts the
-session clock and moves the session to "in progress".
+session clock and moves the session to "in progress"; it cannot be dated before the record was
+opened, and its time is never amended (see ``observations.amendment_record``), so the clock that
+the 2-hour rule counts from cannot move.
 """
 
 from __future__ import annotations
@@ -131,15 +134,67 @@ def record_open(*, actor: Actor, session: Session, checks: dict[str, Any]) -> Mo
     return record
 
 
-def _predose_refusals(record: MonitoringRecord, baseline: VitalSign | None, gate: thresholds.Thresholds) -> list[dict]:
-    """Why the first dose may not be given; each entry says whether a prescriber may override it."""
+# The measurements a reading carries by the API contract (DESIGN.md section 5: ``{taken_at?, systolic,
+# diastolic, heart_rate, spo2, respiratory_rate?}``). The API also takes partial readings (a
+# monitor's upload often carries only SpO2 and pulse), so every rule that needs a measurement looks
+# for the latest reading *carrying* it, never just the latest row.
+REQUIRED_MEASUREMENTS = ("systolic", "diastolic", "heart_rate", "spo2")
+
+
+def has_bp(v: VitalSign) -> bool:
+    return v.systolic is not None and v.diastolic is not None
+
+
+def latest_carrying(readings: list[VitalSign], name: str) -> VitalSign | None:
+    """The latest of ``readings`` (in time order) that carries ``name``."""
+    return next((v for v in reversed(readings) if getattr(v, name) is not None), None)
+
+
+def latest_per_measurement(readings: list[VitalSign]) -> thresholds.Reading | None:
+    """Each measurement from the latest of ``readings`` (in time order) carrying it.
+
+    Over the pre-dose readings this is the baseline; over all readings, the patient's current
+    values. The blood pressure comes as a pair from one reading (plausibility never stores half of
+    one). ``None`` when ``readings`` is empty.
+    """
+    if not readings:
+        return None
+    bp = next((v for v in reversed(readings) if has_bp(v)), None)
+    values: dict[str, Any] = {
+        "systolic": bp.systolic if bp else None,
+        "diastolic": bp.diastolic if bp else None,
+    }
+    for name in ("heart_rate", "spo2", "respiratory_rate", "temperature_c"):
+        row = latest_carrying(readings, name)
+        values[name] = getattr(row, name) if row else None
+    if values["temperature_c"] is not None:
+        values["temperature_c"] = float(values["temperature_c"])
+    return thresholds.Reading(**values)
+
+
+def _predose_refusals(record: MonitoringRecord, predose: list[VitalSign], gate: thresholds.Thresholds) -> list[dict]:
+    """Why the first dose may not be given; each entry says whether a prescriber may override it.
+
+    ``predose`` are the readings taken up to the dose, in time order. The gate judges the latest
+    one that carries a blood pressure: a later SpO2-only reading must not hide a 160/100.
+    """
     refusals = []
-    if baseline is None:
+    bp = next((v for v in reversed(predose) if has_bp(v)), None)
+    if not predose:
         refusals.append(
             {"code": "baseline_vitals_missing", "detail": "Record baseline vital signs first.", "override": False}
         )
+    elif bp is None:
+        # Not a judgement call: the label asks for a blood pressure before every dose (5.6).
+        refusals.append(
+            {
+                "code": "predose_bp_missing",
+                "detail": "Take a blood pressure before the dose: no pre-dose reading has one.",
+                "override": False,
+            }
+        )
     else:
-        elevated = thresholds.predose_bp_elevated(_reading(baseline), gate)
+        elevated = thresholds.predose_bp_elevated(reading_of(bp), gate)
         if elevated is not None:
             refusals.append({"code": "predose_bp_elevated", "detail": elevated.message, "override": True})
     if not record.escort_confirmed:
@@ -163,7 +218,7 @@ def _predose_refusals(record: MonitoringRecord, baseline: VitalSign | None, gate
     return refusals
 
 
-def _reading(v: VitalSign) -> thresholds.Reading:
+def reading_of(v: VitalSign) -> thresholds.Reading:
     return thresholds.Reading(
         systolic=v.systolic,
         diastolic=v.diastolic,
@@ -208,6 +263,13 @@ def dose_record(*, actor: Actor, record: MonitoringRecord, data: dict[str, Any])
     administered_at = data.get("administered_at") or now
     if administered_at > now + dt.timedelta(minutes=1):
         raise InvalidInput(errors={"administered_at": ["Cannot be in the future."]})
+    # A dose dated before the record was opened (or before check-in) would start the session clock
+    # before the pre-dose checks were recorded, and bring the end of the 2-hour minimum forward.
+    checked_in_at = record.session.checked_in_at
+    if administered_at < record.opened_at or (checked_in_at is not None and administered_at < checked_in_at):
+        raise InvalidInput(
+            errors={"administered_at": ["Cannot be before the monitoring record was opened or the check-in."]}
+        )
     previous = list(record.doses.order_by("administered_at"))
     if record.modality == Modality.ESKETAMINE_NASAL:
         if len(previous) >= ESKETAMINE_MAX_DEVICES:
@@ -228,8 +290,9 @@ def dose_record(*, actor: Actor, record: MonitoringRecord, data: dict[str, Any])
     reason = (data.get("override_reason") or "").strip()
     if not previous:
         policy = policy_for(record.session.treatment_type)
-        baseline = record.vitals.filter(pre_dose=True).order_by("-taken_at", "-id").first()
-        refusals = _predose_refusals(record, baseline, policy.thresholds)
+        # Only readings taken by the time of the dose count as its baseline.
+        predose = list(record.vitals.filter(pre_dose=True, taken_at__lte=administered_at).order_by("taken_at", "id"))
+        refusals = _predose_refusals(record, predose, policy.thresholds)
         hard = [r for r in refusals if not r["override"]]
         soft = [r for r in refusals if r["override"]]
         if hard:

@@ -45,33 +45,45 @@ class Ward:
         return session_check_in(actor=actor, session=session, escort_name="Pat Driver", escort_phone="+12025550177")
 
 
+def build_ward(clock, client_for, name: str = "Monitoring clinic") -> Ward:
+    """A clinic with three rooms, a nurse, a prescriber, an esketamine and an IV treatment type, and
+    an approved patient (enrolled in the REMS)."""
+    clinic = ClinicFactory(name=name, address_line1="1 Main St", postal_code="22150", region="VA")
+    for _ in range(3):
+        RoomFactory(clinic=clinic)
+    nurse = ClinicianFactory(clinic=clinic, roles=[Role.NURSE], max_concurrent_sessions=4, phone="+12025550111")
+    prescriber = ClinicianFactory(clinic=clinic, roles=[Role.PRESCRIBER], max_concurrent_sessions=4)
+    return Ward(
+        clinic=clinic,
+        nurse=nurse,
+        prescriber=prescriber,
+        nurse_client=client_for(nurse),
+        prescriber_client=client_for(prescriber),
+        esketamine=TreatmentTypeFactory(
+            clinic=clinic,
+            name="Esketamine",
+            modality="esketamine_nasal",
+            duration_minutes=140,
+            requires_rems_enrollment=True,
+            min_hours_between=48,
+        ),
+        iv=TreatmentTypeFactory(clinic=clinic, name="IV", modality="iv_ketamine", duration_minutes=110),
+        patient=approve(PatientFactory(clinic=clinic, rems_patient_id="REMS-42")),
+        clock=clock,
+        client_for=client_for,
+    )
+
+
 @pytest.fixture
 def ward(db, client_for):
     with time_machine.travel(local(2027, 3, 2, 8, 55), tick=False) as clock:
-        clinic = ClinicFactory(name="Monitoring clinic", address_line1="1 Main St", postal_code="22150", region="VA")
-        for _ in range(3):
-            RoomFactory(clinic=clinic)
-        nurse = ClinicianFactory(clinic=clinic, roles=[Role.NURSE], max_concurrent_sessions=4, phone="+12025550111")
-        prescriber = ClinicianFactory(clinic=clinic, roles=[Role.PRESCRIBER], max_concurrent_sessions=4)
-        yield Ward(
-            clinic=clinic,
-            nurse=nurse,
-            prescriber=prescriber,
-            nurse_client=client_for(nurse),
-            prescriber_client=client_for(prescriber),
-            esketamine=TreatmentTypeFactory(
-                clinic=clinic,
-                name="Esketamine",
-                modality="esketamine_nasal",
-                duration_minutes=140,
-                requires_rems_enrollment=True,
-                min_hours_between=48,
-            ),
-            iv=TreatmentTypeFactory(clinic=clinic, name="IV", modality="iv_ketamine", duration_minutes=110),
-            patient=approve(PatientFactory(clinic=clinic, rems_patient_id="REMS-42")),
-            clock=clock,
-            client_for=client_for,
-        )
+        yield build_ward(clock, client_for)
+
+
+@pytest.fixture
+def other_ward(ward, client_for):
+    """A second clinic on the same clock (for tenancy tests)."""
+    return build_ward(ward.clock, client_for, name="Other monitoring clinic")
 
 
 def open_checks(ward: Ward, **changes) -> dict:

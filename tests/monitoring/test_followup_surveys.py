@@ -30,13 +30,13 @@ def _discharge_dosed_session(ward) -> int:
     session = ward.session()
     ward.clock.move_to(at(9))
     record_id = open_record(ward, session)
-    vitals(ward, record_id, systolic=120, diastolic=80, spo2=98)
+    vitals(ward, record_id, systolic=120, diastolic=80, heart_rate=72, spo2=98)
     ward.clock.move_to(at(9, 10))
     assert dose(ward, record_id).status_code == 201
     ward.clock.move_to(at(9, 15))
     assert dose(ward, record_id).status_code == 201
     ward.clock.move_to(DISCHARGED_AT)
-    vitals(ward, record_id, systolic=122, diastolic=80, spo2=98)
+    vitals(ward, record_id, systolic=122, diastolic=80, heart_rate=72, spo2=98)
     response = ward.nurse_client.post(f"/api/v1/monitoring/{record_id}/discharge/", DISCHARGE, format="json")
     assert response.status_code == 201, response.content
     return session.pk
@@ -81,9 +81,9 @@ def test_discharge_without_a_dose_schedules_no_survey(ward):
     session = ward.session()
     ward.clock.move_to(at(9))
     record_id = open_record(ward, session)
-    vitals(ward, record_id, systolic=120, diastolic=80, spo2=98)
+    vitals(ward, record_id, systolic=120, diastolic=80, heart_rate=72, spo2=98)
     ward.clock.move_to(at(9, 20))
-    vitals(ward, record_id, systolic=120, diastolic=80, spo2=98)
+    vitals(ward, record_id, systolic=120, diastolic=80, heart_rate=72, spo2=98)
     response = ward.nurse_client.post(f"/api/v1/monitoring/{record_id}/discharge/", DISCHARGE, format="json")
     assert response.status_code == 201, response.content
     assert not FormInvitation.objects.filter(purpose=FormInvitation.Purpose.SURVEY).exists()

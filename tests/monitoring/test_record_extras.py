@@ -9,8 +9,9 @@ import pytest
 
 from clinic.access import Role
 from clinic.models import Alert, AuditEvent
-from monitoring.models import MonitoringRecord, VitalSign
+from monitoring.models import MonitoringPolicy, VitalSign
 from monitoring.tasks import raise_overdue_vitals_alerts
+from scheduling.models import Session
 from tests.factories.clinic import PatientFactory
 from tests.monitoring.conftest import at, open_checks
 from tests.monitoring.test_session_flow import DISCHARGE, dose, open_record, vitals
@@ -50,7 +51,7 @@ def test_iv_cadence_every_ten_minutes_during_the_infusion(ward):
     ward.clock.move_to(at(10, 2))
     dose(ward, record_id, dose_mg="40.00")
     ward.clock.move_to(at(10, 12))
-    vitals(ward, record_id, systolic=125, diastolic=80, spo2=98)
+    vitals(ward, record_id, systolic=125, diastolic=80, heart_rate=72, spo2=98)
     ward.clock.move_to(at(10, 38))  # infusion+20 (10:22) and +30 (10:32) were missed
     assert raise_overdue_vitals_alerts() == 2
     status = ward.nurse_client.get(f"/api/v1/monitoring/{record_id}/").json()
@@ -65,7 +66,7 @@ def test_discharged_sessions_are_not_swept(ward):
     ward.clock.move_to(at(9, 10))
     dose(ward, record_id)
     ward.clock.move_to(at(11, 15))
-    vitals(ward, record_id, systolic=120, diastolic=80, spo2=98)
+    vitals(ward, record_id, systolic=120, diastolic=80, heart_rate=72, spo2=98)
     ward.prescriber_client.post(
         f"/api/v1/monitoring/{record_id}/discharge/",
         {**DISCHARGE, "override_reason": "Checks done on paper"},
@@ -155,7 +156,7 @@ def _finished_esketamine(ward, patient=None, start=None):
     ward.clock.move_to(base.replace(minute=50))
     vitals(ward, record_id, systolic=138, diastolic=86, spo2=97)
     ward.clock.move_to(base.replace(hour=base.hour + 2, minute=12))
-    vitals(ward, record_id, systolic=126, diastolic=80, spo2=98)
+    vitals(ward, record_id, systolic=126, diastolic=80, heart_rate=72, spo2=98)
     response = ward.nurse_client.post(f"/api/v1/monitoring/{record_id}/discharge/", DISCHARGE, format="json")
     assert response.status_code == 201, response.content
     return record_id
@@ -201,30 +202,82 @@ def test_rems_queue_until_marked_submitted(ward):
 # --- the chair board ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("sessions", [1, 4])
-def test_board_costs_the_same_queries_whatever_the_number_of_chairs(ward, sessions, django_assert_max_num_queries):
-    from tests.factories.clinic import RoomFactory
+def _board_session(ward, treatment_type, patient=None, *, policy: dict | None = None) -> int:
+    session = ward.session(treatment_type=treatment_type, patient=patient, start=at(9))
+    if policy is not None:
+        MonitoringPolicy.objects.create(clinic=ward.clinic, treatment_type=treatment_type, schedule=policy)
+    return session
 
-    for _ in range(sessions):
+
+def test_board_query_count_is_constant_in_chairs_and_treatment_types(ward):
+    """One session of one treatment type, then four sessions of four treatment types (each with its
+    own policy layer): the board costs the same number of queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories.clinic import RoomFactory
+    from tests.factories.scheduling import TreatmentTypeFactory
+
+    for _ in range(2):
         RoomFactory(clinic=ward.clinic)
-    patients = [ward.patient] + [approve(PatientFactory(clinic=ward.clinic)) for _ in range(sessions - 1)]
-    booked = [ward.session(patient=patient, start=at(9)) for patient in patients]  # all booked at 08:55
+    MonitoringPolicy.objects.create(clinic=ward.clinic, thresholds={"spo2_warning_below": 93})
+    types = [ward.esketamine] + [
+        TreatmentTypeFactory(
+            clinic=ward.clinic,
+            name=f"Esketamine {n}",
+            modality="esketamine_nasal",
+            duration_minutes=140,
+            requires_rems_enrollment=True,
+            min_hours_between=48,
+        )
+        for n in (2, 3, 4)
+    ]
+    patients = [ward.patient] + [approve(PatientFactory(clinic=ward.clinic)) for _ in range(3)]
+    sessions = [
+        _board_session(ward, tt, patient, policy={"fixed_minutes_after_dose": [20 * (i + 1)]} if i else None)
+        for i, (tt, patient) in enumerate(zip(types, patients, strict=True))
+    ]
     ward.clock.move_to(at(9))
-    for session in booked:
-        record_id = open_record(ward, session)
-        vitals(ward, record_id, systolic=120, diastolic=80, spo2=98)
+    records = []
+    for session in sessions:
+        records.append(open_record(ward, session))
+        vitals(ward, records[-1], systolic=120, diastolic=80, heart_rate=70, spo2=98)
     ward.clock.move_to(at(9, 5))
-    for record_id in MonitoringRecord.objects.values_list("pk", flat=True):
+    for record_id in records:
         dose(ward, record_id)
+    ward.clock.move_to(at(9, 25))
+    # A dangerous reading on the first chair: its open alert shows on the board.
+    vitals(ward, records[0], systolic=186, diastolic=112, heart_rate=96, spo2=97)
     ward.clock.move_to(at(9, 30))
-    with django_assert_max_num_queries(10):
-        rows = ward.nurse_client.get("/api/v1/monitoring/board/").json()
-    assert len(rows) == sessions
-    row = rows[0]
-    assert row["phase"] == "monitoring"
-    assert row["minutes_since_first_dose"] == 25
-    assert row["next_check"] and row["earliest_discharge"].startswith("2027-03-02T11:05")
-    assert len(row["patient_initials"]) == 2
+
+    def board(visible: int) -> tuple[int, list[dict]]:
+        # Only the first ``visible`` sessions are active: the others wait, checked out of the board.
+        Session.objects.filter(pk__in=[s.pk for s in sessions[visible:]]).update(status=Session.Status.BOOKED)
+        Session.objects.filter(pk__in=[s.pk for s in sessions[:visible]]).update(status=Session.Status.IN_PROGRESS)
+        with CaptureQueriesContext(connection) as queries:
+            response = ward.nurse_client.get("/api/v1/monitoring/board/")
+        assert response.status_code == 200
+        return len(queries), response.json()
+
+    one_count, one = board(1)
+    four_count, four = board(4)
+    assert len(one) == 1 and len(four) == 4
+    assert one_count == four_count, (one_count, four_count)
+    assert four_count <= 10
+    rows = {row["session"]: row for row in four}
+    first = rows[sessions[0].pk]
+    assert first["room"] == sessions[0].room.name
+    assert first["open_alerts"] == {"critical": 1}
+    assert all(rows[s.pk]["open_alerts"] == {} for s in sessions[1:])
+    assert {row["room"] for row in four} == {s.room.name for s in sessions}
+    assert first["phase"] == "monitoring"
+    assert first["minutes_since_first_dose"] == 25
+    assert first["earliest_discharge"].startswith("2027-03-02T11:05")
+    assert len(first["patient_initials"]) == 2
+    # Each treatment type's own schedule layer replaces the default 40-minute check: 40, 60, 80.
+    due = [rows[s.pk]["next_check_due"][11:16] for s in sessions]
+    assert due == ["09:45", "09:45", "10:05", "10:25"]
+    assert rows[sessions[3].pk]["next_check"] == "80 minutes after the first device"
 
 
 # --- policies -------------------------------------------------------------------------------------

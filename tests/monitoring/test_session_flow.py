@@ -357,7 +357,7 @@ def test_serious_and_respiratory_events_raise_critical_alerts(ward):
 
 def _dosed(ward):
     record_id = _opened(ward)
-    vitals(ward, record_id, systolic=120, diastolic=80, spo2=98)
+    vitals(ward, record_id, systolic=120, diastolic=80, heart_rate=72, spo2=98)
     ward.clock.move_to(at(9, 10))
     dose(ward, record_id)
     ward.clock.move_to(at(9, 15))
@@ -371,7 +371,7 @@ DISCHARGE = {"alert_and_oriented": True, "able_to_walk": True, "escort_present":
 def test_criteria_unmet_is_refused_until_a_prescriber_overrides_with_a_reason(ward):
     record_id = _dosed(ward)
     ward.clock.move_to(at(11, 15))
-    vitals(ward, record_id, systolic=122, diastolic=80, spo2=98)
+    vitals(ward, record_id, systolic=122, diastolic=80, heart_rate=72, spo2=98)
     refused = ward.nurse_client.post(
         f"/api/v1/monitoring/{record_id}/discharge/", {**DISCHARGE, "able_to_walk": False}, format="json"
     )
@@ -390,7 +390,7 @@ def test_criteria_unmet_is_refused_until_a_prescriber_overrides_with_a_reason(wa
 def test_early_discharge_only_with_a_prescribers_reason(ward):
     record_id = _dosed(ward)
     ward.clock.move_to(at(10, 40))
-    vitals(ward, record_id, systolic=120, diastolic=80, spo2=98)
+    vitals(ward, record_id, systolic=120, diastolic=80, heart_rate=72, spo2=98)
     nurse = ward.nurse_client.post(
         f"/api/v1/monitoring/{record_id}/discharge/", {**DISCHARGE, "override_reason": "Wants to go"}, format="json"
     )
@@ -418,7 +418,7 @@ def test_a_stale_last_reading_is_unmet_criteria(ward):
 def test_esketamine_discharge_asks_the_rems_question(ward):
     record_id = _dosed(ward)
     ward.clock.move_to(at(11, 15))
-    vitals(ward, record_id, systolic=122, diastolic=80, spo2=98)
+    vitals(ward, record_id, systolic=122, diastolic=80, heart_rate=72, spo2=98)
     body = {k: v for k, v in DISCHARGE.items() if k != "ready_minutes_without_rule"}
     response = ward.nurse_client.post(f"/api/v1/monitoring/{record_id}/discharge/", body, format="json")
     assert response.status_code == 400
@@ -428,7 +428,7 @@ def test_esketamine_discharge_asks_the_rems_question(ward):
 def test_the_record_is_closed_after_discharge(ward):
     record_id = _dosed(ward)
     ward.clock.move_to(at(11, 15))
-    vitals(ward, record_id, systolic=122, diastolic=80, spo2=98)
+    vitals(ward, record_id, systolic=122, diastolic=80, heart_rate=72, spo2=98)
     ward.nurse_client.post(f"/api/v1/monitoring/{record_id}/discharge/", DISCHARGE, format="json")
     late = vitals(ward, record_id, systolic=120, diastolic=80)
     assert late.json()["code"] == "record_closed"

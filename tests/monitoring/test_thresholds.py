@@ -395,22 +395,32 @@ def test_moaas_baseline_out_of_range(bad):
 
 
 @pytest.mark.parametrize(
-    ("total", "baseline", "flagged"),
+    ("total", "baseline", "code"),
     [
-        (5, 0, True),
-        (92, 91, True),
-        (12, 11, True),
-        (12, 12, False),  # no rise
-        (12, 20, False),  # lower than before
-        (4, 0, False),  # not above 4
-        (0, 0, False),
-        (30, None, False),  # no baseline: no rise can be shown
-        (5, None, False),
+        (5, 0, "dissociation"),
+        (92, 91, "dissociation"),
+        (12, 11, "dissociation"),
+        (12, 12, None),  # no rise
+        (12, 20, None),  # lower than before
+        (4, 0, None),  # not above 4
+        (0, 0, None),
+        # No baseline: no rise can be shown or ruled out, and CLINICAL.md gives no absolute
+        # threshold, so above 4 a clinician is asked to judge (a warning), never silence.
+        (30, None, "dissociation_review"),
+        (5, None, "dissociation_review"),
+        (4, None, None),
+        (0, None, None),
     ],
 )
-def test_cadss_rules(total, baseline, flagged):
+def test_cadss_rules(total, baseline, code):
     findings = evaluate_cadss(total, baseline=baseline)
-    assert field_finding(findings, "cadss") == (("dissociation", W) if flagged else None)
+    assert field_finding(findings, "cadss") == ((code, W) if code else None)
+
+
+def test_cadss_without_baseline_says_why():
+    [finding] = evaluate_cadss(9, baseline=None)
+    assert (finding.value, finding.limit, finding.severity) == (9, 4, W)
+    assert "no pre-dose total" in finding.message and "clinician" in finding.message
 
 
 def test_cadss_message():
@@ -839,7 +849,8 @@ def test_a_higher_cadss_is_never_less_severe(data, baseline, t):
     after = evaluate_cadss(high, baseline=baseline, thresholds=t)
     assert RANK[worst(after)] >= RANK[worst(before)]
     if baseline is None:
-        assert after == []
+        expected = "dissociation_review" if high > t.cadss_dissociation_above else None
+        assert [f.code for f in after] == ([expected] if expected else [])
 
 
 @given(plausible_readings(), any_thresholds)
