@@ -39,7 +39,7 @@ def build_world(make_staff, client_for, *, name: str = "Riverside clinic") -> Wo
         room=RoomFactory(clinic=clinic, name="Chair 1"),
         nurse=ClinicianFactory(clinic=clinic, max_concurrent_sessions=2),
         iv=TreatmentTypeFactory(
-            clinic=clinic, name="IV ketamine", modality="iv_ketamine", duration_minutes=90, min_hours_between=24
+            clinic=clinic, name="IV ketamine", modality="iv_ketamine", duration_minutes=100, min_hours_between=24
         ),
         esketamine=TreatmentTypeFactory(
             clinic=clinic,
@@ -68,7 +68,8 @@ def desk(world: World) -> APIClient:
 
 def dispatch(now: dt.datetime | None = None) -> outbox.Outcome:
     """One sweep as the worker runs it (claim the due rows, deliver them), without Celery."""
-    return outbox.deliver(outbox.claim(now=now), now=now)
+    claimed = outbox.claim(now=now)
+    return outbox.deliver(claimed.ids, lease=claimed.lease, now=now)
 
 
 def rows_about(subject_type: str, subject_id: int, kind: str | None = None):

@@ -234,12 +234,12 @@ def test_a_claimed_reminder_of_a_session_cancelled_meanwhile_is_not_sent(world, 
     session_id = _book(world, local(2027, 3, 5, 10))
     clock.move_to(local(2027, 3, 3, 10))
     claimed = outbox.claim()
-    assert len(claimed) == 2  # the confirmation and the 48-hour reminder, now "sending"
+    assert len(claimed.ids) == 2  # the confirmation and the 48-hour reminder, now "sending"
     _cancel(world, session_id)  # cancelling touches only pending rows: these two are in flight
 
-    outcome = outbox.deliver(claimed)
+    outcome = outbox.deliver(claimed.ids, lease=claimed.lease)
     assert outcome.sent == []
-    assert sorted(outcome.cancelled["no_longer_applies"]) == sorted(claimed)
+    assert sorted(outcome.cancelled["no_longer_applies"]) == sorted(claimed.ids)
     assert mail.outbox == []
     assert set(session_rows(session_id).values_list("status", flat=True)) == {Status.CANCELLED}
 
@@ -249,10 +249,11 @@ def test_a_claimed_reminder_of_a_session_moved_meanwhile_is_not_sent(world, cloc
     clock.move_to(NOW + dt.timedelta(minutes=3))
     dispatch()  # the confirmation
     clock.move_to(local(2027, 3, 3, 10))
-    [claimed] = outbox.claim()
+    claim = outbox.claim()
+    [claimed] = claim.ids
     _reschedule(world, session_id, local(2027, 3, 9, 14))
 
-    outcome = outbox.deliver([claimed])
+    outcome = outbox.deliver(claim.ids, lease=claim.lease)
     assert outcome.cancelled["no_longer_applies"] == [claimed]
     assert len(mail.outbox) == 1  # only the confirmation
     stale = OutboundMessage.objects.get(pk=claimed)

@@ -73,8 +73,9 @@ def _confirmation(session_id):
 def test_email_goes_through_djangos_mail_framework_exactly_once(world, clock, sms_outbox):
     session_id = _book(world, local(2027, 3, 5, 10))
     clock.move_to(NOW + dt.timedelta(minutes=3))
-    [message_id] = dispatch().sent
-    assert outbox.deliver([message_id]).sent == []  # delivering the same ids again is a no-op
+    claim = outbox.claim()
+    assert len(outbox.deliver(claim.ids, lease=claim.lease).sent) == 1
+    assert outbox.deliver(claim.ids, lease=claim.lease).sent == []  # delivering the same claim again is a no-op
     assert dispatch().sent == []
 
     [email] = mail.outbox
@@ -90,8 +91,9 @@ def test_sms_goes_through_the_sms_backend_exactly_once(world, clock, sms_outbox)
     world.patient.save()
     session_id = _book(world, local(2027, 3, 5, 10))
     clock.move_to(NOW + dt.timedelta(minutes=3))
-    [message_id] = dispatch().sent
-    assert outbox.deliver([message_id]).sent == []
+    claim = outbox.claim()
+    [message_id] = outbox.deliver(claim.ids, lease=claim.lease).sent
+    assert outbox.deliver(claim.ids, lease=claim.lease).sent == []
     assert dispatch().sent == []
 
     [text] = sms_outbox
@@ -123,9 +125,10 @@ def test_a_patient_opted_out_of_both_channels_gets_no_rows(world):
     assert not session_rows(session_id).exists()
 
 
-def test_opting_out_after_scheduling_cancels_at_send_time(world, clock, sms_outbox):
+def test_opting_out_of_both_channels_after_scheduling_cancels_at_send_time(world, clock, sms_outbox):
     session_id = _book(world, local(2027, 3, 5, 10))
     world.patient.email_opt_out = True
+    world.patient.sms_opt_out = True
     world.patient.save()
 
     clock.move_to(local(2027, 3, 3, 10))
@@ -236,7 +239,7 @@ def test_provider_failures_retry_with_backoff_then_fail_and_show_in_notification
     waits = []
     for attempt in range(1, outbox.MAX_ATTEMPTS + 1):
         clock.move_to(due - dt.timedelta(seconds=1))
-        assert outbox.claim() == []  # not due yet
+        assert outbox.claim().ids == []  # not due yet
         clock.move_to(due)
         outcome = dispatch()
         assert list(outcome.failed) == [row.pk]
@@ -323,21 +326,224 @@ def test_a_row_stuck_in_sending_is_claimed_again_after_its_lease(world, clock):
     session_id = _book(world, local(2027, 3, 5, 10))
     claimed_at = NOW + dt.timedelta(minutes=3)
     clock.move_to(claimed_at)
-    [stuck] = outbox.claim()  # ...and the worker dies before delivering
+    first = outbox.claim()  # ...and the worker dies before delivering
+    [stuck] = first.ids
     row = _confirmation(session_id)
     assert (row.pk, row.status, row.lease_expires_at) == (stuck, Status.SENDING, claimed_at + outbox.LEASE)
+    assert first.lease == row.lease_expires_at
 
-    assert outbox.claim() == []
+    assert outbox.claim().ids == []
     clock.move_to(claimed_at + outbox.LEASE)
-    assert outbox.claim() == []  # the lease still holds at its last instant
+    assert outbox.claim().ids == []  # the lease still holds at its last instant
     clock.move_to(claimed_at + outbox.LEASE + dt.timedelta(seconds=1))
-    assert outbox.claim() == [stuck]
-    assert outbox.deliver([stuck]).sent == [stuck]
+    again = outbox.claim()
+    assert again.ids == [stuck]
+    assert again.lease > first.lease  # each claim of a row stamps a later lease
+    assert outbox.deliver(again.ids, lease=again.lease).sent == [stuck]
 
     assert len(mail.outbox) == 1
     row.refresh_from_db()
     assert (row.status, row.attempts, row.lease_expires_at) == (Status.SENT, 2, None)
     assert dispatch().sent == []
+
+
+class SweepingSmsBackend(BaseSmsBackend):
+    """Runs a dispatcher sweep at a given moment while "sending", as another worker would meanwhile."""
+
+    sweep_at: dt.datetime | None = None
+    taken: list = []
+
+    def send(self, message: SmsMessage) -> str:
+        SweepingSmsBackend.taken.append(outbox.claim(now=self.sweep_at))
+        return "accepted"
+
+
+@pytest.mark.parametrize("stale_first", [True, False], ids=["late-task-first", "fresh-task-first"])
+def test_a_late_task_cannot_send_a_row_a_later_sweep_took_back(world, clock, stale_first):
+    session_id = _book(world, local(2027, 3, 5, 10))
+    claimed_at = NOW + dt.timedelta(minutes=3)
+    clock.move_to(claimed_at)
+    stale = outbox.claim()  # its send_messages task waits in a backlog...
+    clock.move_to(claimed_at + outbox.LEASE + dt.timedelta(seconds=1))
+    fresh = outbox.claim()  # ...the lease runs out and the next sweep takes the row back
+    assert fresh.ids == stale.ids == [_confirmation(session_id).pk]
+    assert fresh.lease != stale.lease
+
+    deliveries = [(stale, []), (fresh, fresh.ids)] if stale_first else [(fresh, fresh.ids), (stale, [])]
+    for claim, expected in deliveries:
+        assert outbox.deliver(claim.ids, lease=claim.lease).sent == expected
+    for claim in (stale, fresh):  # and neither sends it again
+        assert outbox.deliver(claim.ids, lease=claim.lease).sent == []
+
+    assert len(mail.outbox) == 1
+    row = _confirmation(session_id)
+    assert (row.status, row.attempts) == (Status.SENT, 2)
+
+
+def test_a_late_task_whose_rows_nobody_took_back_still_sends_and_keeps_them_while_sending(world, clock, settings):
+    """The delivery renews the lease as it starts, so a sweep during the send cannot take the row."""
+    settings.SMS_BACKEND = "tests.messaging.test_dispatch.SweepingSmsBackend"
+    SweepingSmsBackend.taken = []
+    world.patient.preferred_channel = "sms"
+    world.patient.save()
+    session_id = _book(world, local(2027, 3, 5, 10))
+    claimed_at = NOW + dt.timedelta(minutes=3)
+    clock.move_to(claimed_at)
+    claim = outbox.claim()
+    late = claimed_at + outbox.LEASE + dt.timedelta(seconds=1)  # the task starts after its lease ended
+    clock.move_to(late)
+    SweepingSmsBackend.sweep_at = late + dt.timedelta(seconds=1)
+
+    assert outbox.deliver(claim.ids, lease=claim.lease).sent == claim.ids
+    [during] = SweepingSmsBackend.taken
+    assert during.ids == []  # the sweep that ran during the send left the row alone
+    row = _confirmation(session_id)
+    assert (row.status, row.attempts) == (Status.SENT, 1)
+
+
+def test_a_row_whose_worker_keeps_dying_fails_after_the_last_attempt_and_shows_in_notifications(world, clock):
+    session_id = _book(world, local(2027, 3, 5, 10))
+    row = _confirmation(session_id)
+    moment = NOW + dt.timedelta(minutes=3)
+    for attempt in range(1, outbox.MAX_ATTEMPTS + 1):
+        clock.move_to(moment)
+        assert outbox.claim().ids == [row.pk]  # ...and each time the worker dies or hangs
+        row.refresh_from_db()
+        assert (row.status, row.attempts) == (Status.SENDING, attempt)
+        moment = row.lease_expires_at + dt.timedelta(seconds=1)
+
+    clock.move_to(moment)
+    last = outbox.claim()
+    assert (last.ids, last.failed) == ([], [row.pk])
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.lease_expires_at) == (Status.FAILED, outbox.MAX_ATTEMPTS, None)
+    assert row.last_error == outbox.LEASE_LOST
+
+    clock.move_to(moment + dt.timedelta(days=1))
+    assert outbox.claim() == outbox.Claim(ids=[], lease=None)  # never taken back again
+    assert mail.outbox == []
+    [item] = desk(world).get("/api/v1/notifications/", {"status": "failed"}).json()["results"]
+    assert (item["id"], item["attempts"], item["last_error"]) == (row.pk, outbox.MAX_ATTEMPTS, outbox.LEASE_LOST)
+
+
+def test_a_lease_recovered_once_still_retries_and_sends(world, clock):
+    """A dead worker costs one attempt, not the message: the next claim sends it."""
+    session_id = _book(world, local(2027, 3, 5, 10))
+    clock.move_to(NOW + dt.timedelta(minutes=3))
+    outbox.claim()
+    clock.move_to(NOW + dt.timedelta(minutes=3) + outbox.LEASE + dt.timedelta(seconds=1))
+    assert len(dispatch().sent) == 1
+    row = _confirmation(session_id)
+    assert (row.status, row.attempts) == (Status.SENT, 2)
+
+
+# --- a hung mail server ------------------------------------------------------------------------
+
+
+def test_email_timeout_comes_from_the_environment_and_reaches_the_smtp_connection():
+    """Base settings read EMAIL_TIMEOUT (default 10 s); Django's SMTP backend takes it as its socket timeout."""
+    import os
+    import subprocess
+    import sys
+
+    from django.conf import settings as django_settings
+    from django.core.mail import get_connection
+
+    assert "EMAIL_TIMEOUT" not in os.environ
+    assert django_settings.EMAIL_TIMEOUT == 10
+    assert get_connection("django.core.mail.backends.smtp.EmailBackend").timeout == 10
+    probe = (
+        "import django; django.setup(); from django.conf import settings; from django.core.mail import get_connection;"
+        "print(settings.EMAIL_TIMEOUT, get_connection('django.core.mail.backends.smtp.EmailBackend').timeout)"
+    )
+    env = {**os.environ, "EMAIL_TIMEOUT": "3", "DJANGO_SETTINGS_MODULE": "config.settings.test"}
+    result = subprocess.run(  # noqa: S603 - our own interpreter, a fixed program
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.split() == ["3.0", "3.0"]
+
+
+@pytest.fixture
+def hung_smtp_server(settings):
+    """A mail server that accepts the connection and then never says a word."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(5)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = server.getsockname()
+    settings.EMAIL_TIMEOUT = 1
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_a_hung_mail_server_fails_the_send_within_the_timeout_and_is_retried(world, clock, hung_smtp_server):
+    import time
+
+    session_id = _book(world, local(2027, 3, 5, 10))
+    clock.move_to(NOW + dt.timedelta(minutes=3))
+    started = time.monotonic()
+    outcome = dispatch()
+    assert time.monotonic() - started < 5
+    row = _confirmation(session_id)
+    assert list(outcome.failed) == [row.pk]
+    assert row.status == Status.PENDING
+    assert row.last_error.startswith("mail server unavailable")  # smtplib reports the timeout as a disconnect
+
+
+# --- DST day -----------------------------------------------------------------------------------
+
+
+def test_a_reminder_due_on_the_dst_day_itself_goes_at_its_local_time(world, clock):
+    """Sunday 2027-03-14, clocks jump from 02:00 to 03:00: a 10:00 appointment's 2-hour reminder is
+    at 08:00 EDT (12:00 UTC, not 13:00), and the 48-hour one for Tuesday 09:00 is at 09:00 EDT."""
+    sunday = _book(world, local(2027, 3, 14, 10))
+    [day_before, same_day] = reminders(sunday)
+    assert day_before.scheduled_for == local(2027, 3, 12, 10)
+    assert same_day.scheduled_for == dt.datetime(2027, 3, 14, 12, 0, tzinfo=dt.UTC) == local(2027, 3, 14, 8)
+    tuesday = _book(world, local(2027, 3, 16, 9), patient=world.new_patient())
+    [dst_day, _] = reminders(tuesday)
+    assert dst_day.scheduled_for == dt.datetime(2027, 3, 14, 13, 0, tzinfo=dt.UTC) == local(2027, 3, 14, 9)
+
+    clock.move_to(local(2027, 3, 14, 7, 59))
+    assert not set(dispatch().sent) & {same_day.pk, dst_day.pk}
+    clock.move_to(local(2027, 3, 14, 8))
+    assert dispatch().sent == [same_day.pk]
+    clock.move_to(local(2027, 3, 14, 9))
+    assert dispatch().sent == [dst_day.pk]
+    assert mail.outbox[-2].subject.endswith("on Sunday 14 March at 10:00")
+    assert mail.outbox[-1].subject.endswith("on Tuesday 16 March at 09:00")
+
+
+def test_an_sms_held_overnight_into_the_dst_morning_wakes_at_eight_local(world, clock, sms_outbox):
+    """Quiet hours across the spring-forward night end at 08:00 EDT (12:00 UTC), one real hour
+    sooner than the same wall clock time the day before."""
+    world.clinic.reminder_hours_before = [12]
+    world.clinic.save()
+    world.patient.preferred_channel = "sms"
+    world.patient.save()
+    session_id = _book(world, local(2027, 3, 14, 10, 30))
+    [reminder] = reminders(session_id)
+    assert reminder.scheduled_for == local(2027, 3, 13, 22, 30)  # Saturday night, EST
+    clock.move_to(NOW + dt.timedelta(minutes=3))
+    dispatch()  # the confirmation
+    sms_outbox.clear()
+
+    clock.move_to(local(2027, 3, 13, 22, 30))
+    outcome = dispatch()
+    wake = dt.datetime(2027, 3, 14, 12, 0, tzinfo=dt.UTC)
+    assert outcome.deferred == {wake: [reminder.pk]}
+    assert wake == local(2027, 3, 14, 8)
+    assert wake - local(2027, 3, 13, 22, 30) == dt.timedelta(hours=8, minutes=30)  # 9.5 wall-clock hours
+    clock.move_to(wake - dt.timedelta(seconds=1))
+    assert dispatch().sent == []
+    clock.move_to(wake)
+    assert dispatch().sent == [reminder.pk]
+    [text] = sms_outbox
+    assert "Sunday 14 March at 10:30" in text.body
 
 
 # --- cost ------------------------------------------------------------------------------------------
@@ -354,10 +560,10 @@ def _deliver_confirmations(world, count: int, first_day: int) -> int:
     for i in range(count):
         patient = approve(PatientFactory(clinic=world.clinic, preferred_channel="sms" if i % 2 else "email"))
         _book(world, local(2027, 3, first_day + i // 4, 9 + 2 * (i % 4)), patient=patient)
-    ids = outbox.claim(now=NOW + dt.timedelta(minutes=3))
-    assert len(ids) == count
+    claim = outbox.claim(now=NOW + dt.timedelta(minutes=3))
+    assert len(claim.ids) == count
     with CaptureQueriesContext(connection) as queries:
-        assert len(outbox.deliver(ids).sent) == count
+        assert len(outbox.deliver(claim.ids, lease=claim.lease).sent) == count
     return len(queries)
 
 

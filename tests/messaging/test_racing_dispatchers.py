@@ -43,9 +43,9 @@ def test_two_racing_dispatchers_claim_disjoint_rows_and_send_each_once():
         def dispatcher(index: int) -> None:
             try:
                 barrier.wait(timeout=30)
-                while ids := outbox.claim(limit=4):
-                    claimed[index].extend(ids)
-                    sent[index].extend(outbox.deliver(ids).sent)
+                while (claim := outbox.claim(limit=4)).ids:
+                    claimed[index].extend(claim.ids)
+                    sent[index].extend(outbox.deliver(claim.ids, lease=claim.lease).sent)
             except BaseException as exc:
                 errors.append(exc)
             finally:
