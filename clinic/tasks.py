@@ -1,5 +1,6 @@
 """Periodic housekeeping of the clinic app. Thin: each task calls a service and is safe to rerun."""
 
+import datetime as dt
 import logging
 
 from celery import shared_task
@@ -28,20 +29,35 @@ def dispatch_due_messages() -> int:
 
     total = 0
     while total < MAX_PER_RUN:
-        ids = outbox.claim(limit=CLAIM_BATCH)
-        if not ids:
+        claimed = outbox.claim(limit=CLAIM_BATCH)
+        if not (claimed.ids or claimed.failed):
             break
-        for start in range(0, len(ids), IDS_PER_TASK):
-            send_messages.delay(ids[start : start + IDS_PER_TASK])
-        total += len(ids)
+        if claimed.ids:
+            lease = claimed.lease.isoformat()
+            for start in range(0, len(claimed.ids), IDS_PER_TASK):
+                send_messages.delay(claimed.ids[start : start + IDS_PER_TASK], lease)
+        total += len(claimed.ids)
     if total:
         logger.info("outbox.dispatched", extra={"count": total})
     return total
 
 
-@shared_task
-def send_messages(ids: list[int]) -> int:
-    """Deliver claimed messages. Safe to run twice: only rows still ``sending`` are touched."""
+# Well inside the outbox lease (5 minutes), which ``deliver`` renews as it starts: a task is
+# stopped long before a sweep could take its rows back and send them a second time.
+@shared_task(soft_time_limit=120, time_limit=150)
+def send_messages(ids: list[int], lease: str) -> int:
+    """Deliver the messages of one claim: ids and the claim's lease (an ISO timestamp), nothing else.
+
+    Safe to run twice and safe to run late: only rows still holding that lease are touched.
+    """
     from clinic.messaging import outbox
 
-    return len(outbox.deliver(ids).sent)
+    return len(outbox.deliver(ids, lease=dt.datetime.fromisoformat(lease)).sent)
+
+
+@shared_task
+def escalate_alerts() -> int:
+    """Escalate open alerts nobody acknowledged in time (beat: every minute). No arguments, safe to run twice."""
+    from clinic.services.alerts import alerts_escalate
+
+    return len(alerts_escalate())

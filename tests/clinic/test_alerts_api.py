@@ -77,6 +77,9 @@ def test_dedupe_key_raises_once(clinic):
     assert alert_raise(**kwargs) is not None
     assert alert_raise(**kwargs) is None
     assert patient.alerts.count() == 1
+    # Raising is a write by the system: audited once, and the refused duplicate left no trace.
+    [event] = AuditEvent.objects.filter(object_type="alert", patient=patient)
+    assert (event.action, event.actor_kind, event.actor_id) == ("create", "system", None)
 
 
 @pytest.mark.parametrize("count", [3, 30])

@@ -1,6 +1,6 @@
 """A critical alert tells the clinicians on duty at once, through the outbox: the ones whose availability
-covers the moment, or every clinician when nobody is scheduled. Acknowledging first cancels the notice;
-a notice never names the patient."""
+covers the moment and who are not on time off, or every clinician when nobody is scheduled. Acknowledging
+first cancels the notice; a notice never names the patient. Raising an alert is audited (system actor)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from django.core import mail
 
 from clinic.access import Role
-from clinic.models import Alert
+from clinic.models import Alert, AuditEvent
 from clinic.services.alerts import alert_raise
 from tests.factories.clinic import StaffMemberFactory
-from tests.factories.scheduling import ClinicianFactory
+from tests.factories.scheduling import ClinicianFactory, TimeOffFactory
 from tests.messaging.helpers import Kind, Status, client_of, dispatch, rows_about
 from tests.scheduling.helpers import local
 
@@ -119,3 +119,29 @@ def test_acknowledging_before_the_notice_goes_cancels_it(world, team, sms_outbox
 def test_a_warning_sends_no_notice(world, team):
     alert = _raise(world, severity=Alert.Severity.WARNING)
     assert not _notices(alert).exists()
+
+
+def test_a_clinician_on_time_off_is_not_on_duty(world, team, clock):
+    TimeOffFactory(
+        staff_member=team["on_duty"], starts_at=local(2027, 3, 1, 9), ends_at=local(2027, 3, 1, 17), reason="Leave"
+    )
+    # Monday noon: the nurse's window covers it, but she is away; nobody else is scheduled, so the
+    # other clinicians are told (not the one on leave).
+    alert = _raise(world)
+    assert set(_notices(alert).values_list("staff_id", flat=True)) == {team["evenings"].pk}
+
+
+def test_everyone_away_still_tells_every_clinician(world, team, clock):
+    for member in (team["on_duty"], team["evenings"]):
+        TimeOffFactory(staff_member=member, starts_at=local(2027, 3, 1, 0), ends_at=local(2027, 3, 2, 0))
+    alert = _raise(world)
+    assert set(_notices(alert).values_list("staff_id", flat=True)) == {team["on_duty"].pk, team["evenings"].pk}
+
+
+@pytest.mark.parametrize("severity", [Alert.Severity.CRITICAL, Alert.Severity.WARNING])
+def test_raising_an_alert_is_audited_by_the_system(world, severity):
+    alert = _raise(world, severity=severity)
+    event = AuditEvent.objects.get(object_type="alert", object_id=str(alert.pk))
+    assert (event.action, event.actor_id, event.actor_kind) == ("create", None, "system")
+    assert (event.clinic_id, event.patient_id) == (world.clinic.pk, world.patient.pk)
+    assert event.changed_fields == ["kind", "severity"]
