@@ -9,6 +9,7 @@ import datetime as dt
 import secrets
 import zoneinfo
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -59,6 +60,16 @@ def default_reminder_hours() -> list[int]:
     return [48, 2]
 
 
+# Callables, so the migration refers to settings instead of copying them: adding a language to
+# settings.LANGUAGES needs a catalogue (locale/), not a migration.
+def language_choices() -> list[tuple[str, str]]:
+    return list(settings.LANGUAGES)
+
+
+def default_language() -> str:
+    return settings.LANGUAGE_CODE
+
+
 DEFAULT_CRISIS_RESOURCES = (
     "If you are thinking about harming yourself or are in crisis, call or text 988 "
     "(Suicide & Crisis Lifeline, US) or call 911 now. You can also call the clinic."
@@ -94,6 +105,12 @@ class Clinic(TimeStamped):
     phone = PhoneNumberField(blank=True)
     email = models.EmailField(blank=True)
     active = models.BooleanField(default=True)
+    language = models.CharField(
+        max_length=15,
+        choices=language_choices,
+        default=default_language,
+        help_text=_("The language of the clinic's patient pages and of the messages its patients receive."),
+    )
 
     # Reminder and survey settings (used by the notification outbox).
     reminder_hours_before = models.JSONField(

@@ -16,7 +16,12 @@ Rules that the rest of the app relies on:
 * Comparisons are type-strict: ``True`` never equals ``1`` and ``"1"`` never equals ``1``, because
   JSON keeps those apart and a PHQ-9 answer of ``true`` is a client bug, not a score of 1.
 
-Pure Python, no Django, no I/O: it runs on every autosave, so it must be fast and deterministic.
+No ORM, no I/O: it runs on every autosave, so it must be fast and deterministic. The one Django
+import is ``django.utils.translation``: the messages about answers are shown to patients, so they
+are lazy translations (evaluated in the language active where they are shown, i.e. the clinic's on
+the patient pages, ``LANGUAGE_CODE`` in the API), with named placeholders that ``makemessages``
+extracts. They still compare equal to their English text when no other language is active. The
+messages about definitions are for the staff and developers who write them, and stay English.
 """
 
 from __future__ import annotations
@@ -29,6 +34,10 @@ from datetime import date
 from operator import ge, gt, le, lt
 from typing import Any
 
+from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
+
 ITEM_TYPES = ("display", "group", "boolean", "choice", "integer", "decimal", "string", "text", "date")
 QUESTION_TYPES = frozenset(ITEM_TYPES) - {"display", "group"}
 OPERATORS = ("exists", "=", "!=", ">", "<", ">=", "<=")
@@ -40,19 +49,38 @@ SCORINGS = ("phq9", "gad7", "pcl5")
 # sets no maxLength of its own.
 DEFAULT_MAX_LENGTH = {"string": 1000, "text": 10000}
 
-REQUIRED = "This question is required."
-UNKNOWN = "Unknown question."
-CHOOSE_ONE = "Choose one of the options."
-CHOOSE_SOME = "Choose one or more of the options."
-CHOOSE_LISTED = "Choose only from the options."
-YES_NO = "Answer yes or no."
-WHOLE_NUMBER = "Enter a whole number."
-NUMBER = "Enter a number."
-TEXT = "Enter text."
-BAD_CHARACTERS = "Remove the characters that cannot be saved."
-DATE = "Enter a date as YYYY-MM-DD."
-ENTRIES = "Enter a list of entries."
-ENTRY = "Answer the questions for this entry."
+# What a patient reads beside a question (and what the API returns in ``errors``).
+REQUIRED = _("This question is required.")
+UNKNOWN = _("Unknown question.")
+CHOOSE_ONE = _("Choose one of the options.")
+CHOOSE_SOME = _("Choose one or more of the options.")
+CHOOSE_LISTED = _("Choose only from the options.")
+YES_NO = _("Answer yes or no.")
+WHOLE_NUMBER = _("Enter a whole number.")
+NUMBER = _("Enter a number.")
+TEXT = _("Enter text.")
+BAD_CHARACTERS = _("Remove the characters that cannot be saved.")
+DATE = _("Enter a date as YYYY-MM-DD.")
+ENTRIES = _("Enter a list of entries.")
+ENTRY = _("Answer the questions for this entry.")
+AT_LEAST = _("Must be at least %(minimum)s.")
+AT_MOST = _("Must be at most %(maximum)s.")
+ANSWERS_OBJECT = _("Answers must be an object.")
+# Plurals: "count" names the placeholder that picks the form, as ngettext_lazy expects.
+AT_MOST_CHARACTERS = ngettext_lazy(
+    "Must be at most %(count)s character.", "Must be at most %(count)s characters.", "count"
+)
+NO_MORE_ENTRIES = ngettext_lazy("Add no more than %(count)s entry.", "Add no more than %(count)s entries.", "count")
+AT_LEAST_ENTRIES = ngettext_lazy("Add at least %(count)s entry.", "Add at least %(count)s entries.", "count")
+
+
+def _interpolate(message: Any, values: dict[str, Any]) -> str:
+    return message % values
+
+
+# ``lazy_message % values`` would translate at once, in whatever language is active when the
+# engine runs; this keeps both the translation and the interpolation until the text is shown.
+_formatted = lazy(_interpolate, str)
 
 _TOP_KEYS = frozenset(
     {"code", "version", "title", "description", "kind", "scoring", "loinc", "licence", "sources", "item"}
@@ -147,10 +175,6 @@ def _fmt(number: float) -> str:
     if isinstance(number, float) and number.is_integer():
         return str(int(number))
     return str(number)
-
-
-def _plural(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
 
 
 # --- walking a definition --------------------------------------------------------------------------
@@ -587,15 +611,15 @@ def _clean_text(item: Mapping[str, Any], raw: Any) -> tuple[Any, str | None]:
         return None, BAD_CHARACTERS
     limit = item.get("maxLength", DEFAULT_MAX_LENGTH[item["type"]])
     if len(value) > limit:
-        return None, f"Must be at most {_plural(limit, 'character', 'characters')}."
+        return None, _formatted(AT_MOST_CHARACTERS, {"count": limit})
     return value, None
 
 
 def _check_range(item: Mapping[str, Any], value: float) -> str | None:
     if "minValue" in item and value < item["minValue"]:
-        return f"Must be at least {_fmt(item['minValue'])}."
+        return _formatted(AT_LEAST, {"minimum": _fmt(item["minValue"])})
     if "maxValue" in item and value > item["maxValue"]:
-        return f"Must be at most {_fmt(item['maxValue'])}."
+        return _formatted(AT_MOST, {"maximum": _fmt(item["maxValue"])})
     return None
 
 
@@ -748,14 +772,14 @@ class _Cleaner:
 
         maximum = item.get("maxRepeats")
         if maximum is not None and len(rows) > maximum:
-            self.error(key, f"Add no more than {_plural(maximum, 'entry', 'entries')}.")
+            self.error(key, _formatted(NO_MORE_ENTRIES, {"count": maximum}))
             rows = rows[:maximum]
         if self.complete:
             minimum = max(item.get("minRepeats", 0), 1 if item.get("required") else 0)
             if not rows and item.get("required"):
                 self.error(key, REQUIRED)
             elif len(rows) < minimum:
-                self.error(key, f"Add at least {_plural(minimum, 'entry', 'entries')}.")
+                self.error(key, _formatted(AT_LEAST_ENTRIES, {"count": minimum}))
         if rows:
             self.answers[item["linkId"]] = rows
 
@@ -776,7 +800,7 @@ def clean_answers(definition: dict, answers: Mapping, *, complete: bool) -> Clea
     items = definition["item"]
     cleaner = _Cleaner(complete=complete)
     if not isinstance(answers, Mapping):
-        cleaner.error("answers", "Answers must be an object.")
+        cleaner.error("answers", ANSWERS_OBJECT)
         return CleanResult(answers={}, errors=cleaner.errors, cleared=[])
     cleaner.unknown_keys(answers, _answerable(items), "")
     cleaner.walk(items, raw=answers, out=cleaner.answers, row=None, prefix="", parent_enabled=True)

@@ -1,7 +1,8 @@
 """Patient links by message: the intake invitation, follow-up surveys, and their reminders.
 
-Each message that carries a link mints its own token when it is sent (only hashes are stored,
-so a link cannot be read back later); every token of an invitation works until it ends. A
+Each message that carries a link mints its own token when it is really sent (only hashes are
+stored, so a link cannot be read back later), not while it waits for quiet hours, and a failed
+send withdraws its token; every token of an invitation works until it ends. A
 survey is reminded once a day, up to three times, while it stays unanswered and unexpired.
 """
 
@@ -15,7 +16,8 @@ from django.utils import formats, timezone
 from clinic.messaging import outbox
 from clinic.messaging.render import Renderer, register
 from clinic.models import OutboundMessage, Patient
-from intake.models import FormInvitation
+from clinic.tokens import token_hash
+from intake.models import FormInvitation, InvitationToken
 from intake.services.invitations import invitation_token_mint, link_url, set_questionnaires
 from intake.services.questionnaires import SURVEY_CODES, questionnaire_set
 
@@ -152,12 +154,25 @@ def _context(message: OutboundMessage, invitation: FormInvitation) -> dict | Non
         "clinic_name": clinic.name,
         "clinic_phone": str(clinic.phone or ""),
         "first_name": invitation.patient.first_name,
-        "link": link_url(invitation_token_mint(invitation)),
         "expires": formats.date_format(expires, "l j F"),
     }
 
 
+def _mint(message: OutboundMessage, invitation: FormInvitation) -> dict:
+    """The link, minted as the message is sent (not when it is checked, deferred or retried)."""
+    token = invitation_token_mint(invitation)
+    return {"link": link_url(token), "link_token_hash": token_hash(token)}
+
+
+def _revoke(minted: dict) -> None:
+    """The message carrying this link was not sent: the link must not work."""
+    InvitationToken.objects.filter(token_hash=minted["link_token_hash"]).delete()
+
+
 def register_renderers() -> None:
-    register(Kind.INTAKE_INVITATION, Renderer("intake_invitation", _load, _context))
-    register(Kind.SURVEY_INVITATION, Renderer("survey_invitation", _load, _context))
-    register(Kind.SURVEY_REMINDER, Renderer("survey_reminder", _load, _context))
+    for kind, template in (
+        (Kind.INTAKE_INVITATION, "intake_invitation"),
+        (Kind.SURVEY_INVITATION, "survey_invitation"),
+        (Kind.SURVEY_REMINDER, "survey_reminder"),
+    ):
+        register(kind, Renderer(template, _load, _context, mint=_mint, revoke=_revoke))

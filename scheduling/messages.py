@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.utils import formats, timezone
+from django.utils.translation import gettext, pgettext
 
 from clinic.messaging import outbox
 from clinic.messaging.render import Renderer, register
@@ -154,7 +155,10 @@ def session_messages_cancel(*, session: Session) -> None:
 
 def _when(moment: dt.datetime, tz) -> str:
     local = timezone.localtime(moment, tz)
-    return f"{formats.date_format(local, 'l j F')} at {local:%H:%M}"
+    # Runs in the clinic's language (clinic.messaging.render): the day format and the phrase are
+    # translatable, since word order differs ("martes 9 de marzo a las 14:00").
+    day = formats.date_format(local, pgettext("day of an appointment in a message", "l j F"))
+    return gettext("%(day)s at %(time)s") % {"day": day, "time": f"{local:%H:%M}"}
 
 
 def _appointment_context(message: OutboundMessage, session: Session) -> dict:

@@ -131,6 +131,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUN_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "dispatch-due-messages": {"task": "clinic.tasks.dispatch_due_messages", "schedule": timedelta(minutes=1)},
+    "escalate-open-alerts": {"task": "clinic.tasks.escalate_alerts", "schedule": timedelta(minutes=1)},
     "raise-overdue-vitals-alerts": {
         "task": "monitoring.tasks.raise_overdue_vitals_alerts",
         "schedule": timedelta(minutes=1),
@@ -249,15 +250,28 @@ else:
     EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD", default="")
     EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
     EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+# Seconds an SMTP connect, read or write may take: a hung mail server fails the send (retried with
+# backoff) instead of holding a worker until its time limit.
+EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="clinic@localhost")
 # SMS goes through a pluggable backend (clinic.messaging.sms); the console one prints messages.
 SMS_BACKEND = env("SMS_BACKEND", default="clinic.messaging.sms.ConsoleSmsBackend")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- I18N, time, static ---------------------------------------------------------------------------
-LANGUAGE_CODE = "en-us"
+# The default language: the staff API and admin, and any clinic that has not chosen another.
+LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"  # everything is stored in UTC; each clinic has its own IANA zone
 USE_I18N = True
+# The languages a clinic may choose for its patient pages and patient messages (Clinic.language).
+# Adding one: add it here, then extract, translate and compile its catalogue in locale/ (see
+# locale/README.md; no migration needed).
+# No LocaleMiddleware: the language follows the clinic, not the browser.
+LANGUAGES = [
+    ("en", "English"),
+    ("es", "Español"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 USE_TZ = True
 
 # The patient pages' stylesheet and script (intake/static/forms/). runserver (DEBUG) and the

@@ -17,6 +17,7 @@ every POST. That is the same guarantee as the origin check it replaces.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 
 from django.conf import settings
@@ -29,6 +30,8 @@ from django.utils.log import log_response
 from django.views.decorators.csrf import csrf_exempt
 
 from clinic.request_context import client_address
+
+logger = logging.getLogger(__name__)
 
 CONTENT_SECURITY_POLICY = "; ".join(
     [
@@ -122,13 +125,22 @@ def link_throttled(request: HttpRequest) -> bool:
 
     A fixed window in the cache: cheap, shared by all workers, and enough to make guessing
     256-bit tokens pointless. Session pages are not counted: they need a redeemed link already.
+
+    Fails open: with the cache (Redis) down, a patient can still open their link. The throttle
+    only slows guessing of 256-bit tokens, which stay unguessable without it; a patient locked out
+    of their forms by an outage is the worse failure. The warning names the error type only,
+    never the path (it holds the token) or the client.
     """
     limit, period = _rate()
     key = f"patient-page-throttle:{client_address(request) or 'unknown'}"
-    cache.add(key, 0, timeout=period)
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.set(key, 1, timeout=period)
-        count = 1
+        cache.add(key, 0, timeout=period)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, timeout=period)
+            count = 1
+    except Exception as exc:
+        logger.warning("form_page.throttle_unavailable", extra={"error": type(exc).__name__})
+        return False
     return count > limit

@@ -18,20 +18,28 @@ Every response carries the headers of ``security.PAGE_HEADERS`` and every form t
 ``security.PatientPageCsrf``. A link that cannot be used any more answers with an HTML page naming
 the clinic and its phone number (404 unknown, 409 already sent, 410 expired or withdrawn), never
 JSON or a stack trace.
+
+Language. Every page is rendered in its clinic's language (``Clinic.language``), activated with
+``translation.override`` once the clinic is known (the welcome page, the problem pages of a known
+link, every session page); before that (an unknown link, a lost session) in ``LANGUAGE_CODE``.
+The engine's messages are lazy, so they come out in the same language. Questionnaire texts are
+shown as the definitions hold them (see ``locale/README.md``).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from clinic.errors import ApplicationError, InvalidInput
@@ -69,8 +77,26 @@ def clinic_context(clinic: Clinic | None) -> dict[str, Any]:
     }
 
 
+def clinic_language(clinic: Clinic | None) -> str:
+    """The language of ``clinic``'s patient pages; the site's default before a clinic is known."""
+    code = (clinic.language if clinic is not None else "") or settings.LANGUAGE_CODE
+    try:
+        return translation.get_supported_language_variant(code)
+    except LookupError:  # a language since removed from settings.LANGUAGES
+        return settings.LANGUAGE_CODE
+
+
+@contextmanager
+def in_language_of(clinic: Clinic | None) -> Iterator[None]:
+    with translation.override(clinic_language(clinic)):
+        yield
+
+
 def render_page(request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
-    return add_page_headers(render(request, f"forms/{template}", context, status=status))
+    """Render in the active language (the caller activates the clinic's) and say which one it is."""
+    response = render(request, f"forms/{template}", context, status=status)
+    response["Content-Language"] = translation.get_language()
+    return add_page_headers(response)
 
 
 # Problem pages: (status, template block). The texts live in forms/problem.html.
@@ -89,7 +115,8 @@ def render_problem(
     request: HttpRequest, code: str, *, clinic: Clinic | None = None, status: int | None = None
 ) -> HttpResponse:
     context = {"code": code, **clinic_context(clinic)}
-    return render_page(request, "problem.html", context, status=status or PROBLEMS.get(code, 400))
+    with in_language_of(clinic):
+        return render_page(request, "problem.html", context, status=status or PROBLEMS.get(code, 400))
 
 
 def _problem_for(request: HttpRequest, exc: ApplicationError, clinic: Clinic | None) -> HttpResponse:
@@ -127,18 +154,16 @@ def welcome(request: HttpRequest, token: str) -> HttpResponse:
         return invitation
     contents = selectors.form_contents(invitation)
     clinic = invitation.clinic
-    return render_page(
-        request,
-        "welcome.html",
-        {
-            **clinic_context(clinic),
-            "token": token,
-            "resuming": invitation.state() == "in_progress",
-            "prefilled": any(r is not None and r.prefilled for _, r in contents),
-            "sections": len(contents),
-            "expires_at": timezone.localtime(invitation.expires_at, clinic.tz),
-        },
-    )
+    context = {
+        **clinic_context(clinic),
+        "token": token,
+        "resuming": invitation.state() == "in_progress",
+        "prefilled": any(r is not None and r.prefilled for _, r in contents),
+        "sections": len(contents),
+        "expires_at": timezone.localtime(invitation.expires_at, clinic.tz),
+    }
+    with in_language_of(clinic):
+        return render_page(request, "welcome.html", context)
 
 
 @page_headers
@@ -202,7 +227,9 @@ def session_page(view: Callable) -> Callable:
             if _wants_json(request):
                 return add_page_headers(JsonResponse({"saved": False, "location": lost}, status=403))
             return add_page_headers(SeeOther(lost))
-        return add_page_headers(view(request, bound, *args, **kwargs))
+        # Messages built while the view runs (lazy or not) come out in the clinic's language.
+        with in_language_of(bound.clinic):
+            return add_page_headers(view(request, bound, *args, **kwargs))
 
     return wrapper
 

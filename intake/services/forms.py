@@ -14,6 +14,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from clinic.errors import Conflict, Gone, InvalidInput
 from clinic.models import Alert, AuditEvent, Patient
@@ -123,7 +124,7 @@ def _validate_all(invitation: FormInvitation) -> dict[str, tuple[QuestionnaireRe
                 questionnaire=questionnaire,
             )
         if response.prefilled:
-            errors[questionnaire.code] = ["Please review and confirm these answers from your last visit."]
+            errors[questionnaire.code] = [_("Please review and confirm these answers from your last visit.")]
             continue
         result = engine.clean_answers(questionnaire.definition, response.answers, complete=True)
         for path, messages in result.errors.items():

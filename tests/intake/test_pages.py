@@ -550,6 +550,25 @@ def test_too_many_link_requests_are_throttled(client, token):
     _assert_problem(throttled, 429, "Please wait a moment")
 
 
+def test_with_the_cache_down_the_pages_still_work(client, token, caplog):
+    """The throttle's Redis is unreachable: the link opens anyway, with a warning that names no token."""
+    closed_port = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    with override_settings(CACHES=closed_port), caplog.at_level(logging.WARNING, logger="intake.pages.security"):
+        welcome = client.get(welcome_url(token))
+        started = client.post(f"/forms/{token}/start/")
+        step = client.get(SESSION_STEP.format(1))
+    assert welcome.status_code == 200 and "A few questions from" in text(welcome)
+    assert started.status_code == 303 and started["Location"] == SESSION_STEP.format(1)
+    assert step.status_code == 200 and "Save and continue" in text(step)
+    warnings = [r for r in caplog.records if r.getMessage() == "form_page.throttle_unavailable"]
+    assert len(warnings) == 2  # the welcome page and the start, the two requests that carry the token
+    assert warnings[0].levelno == logging.WARNING and warnings[0].error == "ConnectionError"
+    logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert token not in logged and "/forms/" not in logged
+
+
 # --- surveys and a clinic's own questionnaires ----------------------------------------------------
 
 
