@@ -45,11 +45,6 @@ def _status(response) -> int:
     return getattr(response, "status_code", 500)
 
 
-def _race(calls) -> list[int]:
-    """Run the callables at the same instant; return their statuses (500 for an exception)."""
-    return [_status(r) for r in _race_responses(calls)]
-
-
 def _code(response) -> str | None:
     return response.json().get("code") if hasattr(response, "json") and _status(response) >= 400 else None
 
@@ -90,8 +85,19 @@ def test_twenty_threads_one_chair_one_time(world, client_for):
     )
     assert sorted(_status(r) for r in responses) == [201] + [409] * 19
     # Whether a loser's check saw the winner or the exclusion constraint stopped it, the answer is the same.
-    assert {_code(r) for r in responses if _status(r) == 409} == {"room_unavailable"}
-    assert Session.objects.filter(room=world.room, status="booked").count() == 1
+    assert [_code(r) for r in responses if _status(r) == 409] == ["room_unavailable"] * 19
+    # Exactly one session in the whole table (no loser left a row behind, in this room or another),
+    # and it is the winner's: the patient whose request answered 201.
+    [winner] = [p for p, r in zip(patients, responses, strict=True) if _status(r) == 201]
+    [session] = Session.objects.all()
+    assert (session.patient_id, session.room_id, session.starts_at, session.status) == (
+        winner.pk,
+        world.room.pk,
+        start,
+        "booked",
+    )
+    assert SessionEvent.objects.count() == 1
+    assert _room_overlaps(world.room) == 0
 
 
 def test_one_patient_two_chairs_at_once(world, client_for):
@@ -100,11 +106,15 @@ def test_one_patient_two_chairs_at_once(world, client_for):
     world.nurse.save()
     start = local(2027, 3, 2, 10)
     clients = [_client(world, client_for) for _ in rooms]
-    statuses = _race(
+    responses = _race_responses(
         [lambda c=c, r=r: book(c, world, world.iv, start, room=r.pk) for c, r in zip(clients, rooms, strict=True)]
     )
-    assert sorted(statuses) == [201] + [409] * 9
-    assert Session.objects.filter(patient=world.patient, status="booked").count() == 1
+    assert sorted(_status(r) for r in responses) == [201] + [409] * 9
+    # Each loser asked for a free chair: the patient's own overlap is what refuses it.
+    assert [_code(r) for r in responses if _status(r) == 409] == ["patient_overlap"] * 9
+    [won] = [r for r in responses if _status(r) == 201]
+    [session] = Session.objects.all()
+    assert (session.pk, session.patient_id) == (won.json()["id"], world.patient.pk)
 
 
 def test_clinician_limit_holds_under_concurrency(world, client_for):
@@ -113,22 +123,29 @@ def test_clinician_limit_holds_under_concurrency(world, client_for):
     patients = [approve(PatientFactory(clinic=world.clinic)) for _ in rooms]
     clients = [_client(world, client_for) for _ in rooms]
     start = local(2027, 3, 2, 10)
-    statuses = _race(
+    responses = _race_responses(
         [
             lambda c=c, p=p, r=r: book(c, p, world.iv, start, room=r.pk, clinician=nurse.pk)
             for c, p, r in zip(clients, patients, rooms, strict=True)
         ]
     )
-    assert sorted(statuses) == [201, 201] + [409] * 6
+    assert sorted(_status(r) for r in responses) == [201, 201] + [409] * 6
+    assert [_code(r) for r in responses if _status(r) == 409] == ["clinician_unavailable"] * 6
+    assert sorted(Session.objects.values_list("pk", flat=True)) == sorted(
+        r.json()["id"] for r in responses if _status(r) == 201
+    )
     assert Session.objects.filter(clinician=nurse, status="booked").count() == 2
 
 
 def test_duplicate_idempotent_requests_in_parallel_book_once(world, client_for):
     client = _client(world, client_for)
     start = local(2027, 3, 2, 10)
-    statuses = _race([lambda: book(client, world, world.iv, start, idempotency_key="same-key") for _ in range(6)])
-    assert statuses == [201] * 6
-    assert Session.objects.filter(patient=world.patient).count() == 1
+    responses = _race_responses(
+        [lambda: book(client, world, world.iv, start, idempotency_key="same-key") for _ in range(6)]
+    )
+    assert [_status(r) for r in responses] == [201] * 6
+    assert {r.json()["id"] for r in responses} == set(Session.objects.values_list("pk", flat=True))
+    assert Session.objects.count() == 1
 
 
 def test_the_database_refuses_an_overlap_even_without_the_service(world):
