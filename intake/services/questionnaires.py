@@ -30,10 +30,12 @@ class ShippedDefinitionChanged(RuntimeError):
     """A shipped file changed without a new version: stored responses would silently change meaning."""
 
 
+@transaction.atomic
 def questionnaires_sync(model=Questionnaire) -> list[str]:
     """Load the shipped definitions; idempotent. Returns the ``code:version`` keys created.
 
-    ``model`` lets the data migration pass its historical model.
+    All or nothing: a changed definition refuses the whole run, so no file loaded before it in
+    the same run is left behind. ``model`` lets the data migration pass its historical model.
     """
     created = []
     for definition in shipped_definitions():
