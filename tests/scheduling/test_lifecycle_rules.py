@@ -12,7 +12,7 @@ from clinic.errors import Conflict
 from scheduling.models import Session, SessionEvent
 from scheduling.services.lifecycle import ensure_transition, session_mark_completed
 from tests.factories.scheduling import SessionFactory
-from tests.scheduling.helpers import book, local
+from tests.scheduling.helpers import NY, book, local
 
 ESCORT = {"escort_name": "Pat Driver", "escort_phone": "+12025550177"}
 
@@ -228,3 +228,97 @@ def test_a_course_move_with_conflicting_occurrences_moves_nothing_and_lists_them
     assert all(c["detail"] for c in body["conflicts"])
     assert _starts(ids) == before
     assert not SessionEvent.objects.filter(session_id__in=ids, kind="rescheduled").exists()
+
+
+def _reasons(ids) -> list[str]:
+    by_id = dict(Session.objects.filter(pk__in=ids).values_list("pk", "cancel_reason"))
+    return [by_id[i] for i in ids]
+
+
+# Which of the course's six sessions (indexes) a change anchored on the third one touches.
+SCOPE_REACH = {"this": [2], "following": [2, 3, 4, 5], "all": [0, 1, 2, 3, 4, 5]}
+
+
+@pytest.mark.parametrize("scope", list(SCOPE_REACH))
+def test_each_scope_moves_exactly_its_sessions_by_a_day(world, scope):
+    ids = _course(world)
+    before = _starts(ids)
+    # Friday 12 March 10:00 -> Saturday 13 March 10:00: one local day later.
+    response = _post(world, ids[2], "reschedule", {"start": local(2027, 3, 13, 10).isoformat(), "scope": scope})
+    assert response.status_code == 200, response.content
+    reached = [ids[i] for i in SCOPE_REACH[scope]]
+    assert [s["id"] for s in response.json()] == reached  # in start order
+    # Those reached: 10:00 local a day later (across the DST change of 14 March); the rest unchanged.
+    expected = [
+        local(2027, 3, start.astimezone(NY).day + 1, 10) if session_id in reached else start
+        for session_id, start in zip(ids, before, strict=True)
+    ]
+    assert _starts(ids) == expected
+    assert sorted(SessionEvent.objects.filter(kind="rescheduled").values_list("session_id", flat=True)) == reached
+
+
+@pytest.mark.parametrize("scope", list(SCOPE_REACH))
+def test_each_scope_cancels_exactly_its_sessions(world, scope):
+    ids = _course(world)
+    response = _post(world, ids[2], "cancel", {"reason": "Patient request", "scope": scope})
+    assert response.status_code == 200, response.content
+    reached = [ids[i] for i in SCOPE_REACH[scope]]
+    assert sorted(s["id"] for s in response.json()) == reached
+    assert _statuses(ids) == ["cancelled" if i in reached else "booked" for i in ids]
+    assert sorted(SessionEvent.objects.filter(kind="cancelled").values_list("session_id", flat=True)) == reached
+
+
+def test_a_scoped_move_leaves_sessions_that_are_no_longer_booked_where_they_were(world):
+    ids = _course(world)
+    assert _post(world, ids[4], "cancel", {"reason": "Away that day"}).status_code == 200
+    before = _starts(ids)
+    response = _post(world, ids[0], "reschedule", {"start": local(2027, 3, 9, 10).isoformat(), "scope": "all"})
+    assert response.status_code == 200, response.content
+    assert [s["id"] for s in response.json()] == ids[:4] + ids[5:]
+    after = _starts(ids)
+    assert after[4] == before[4]
+    assert all(after[i] != before[i] for i in (0, 1, 2, 3, 5))
+    assert _statuses(ids)[4] == "cancelled"
+
+
+def test_a_scoped_cancel_skips_sessions_already_cancelled_and_keeps_their_reason(world):
+    ids = _course(world)
+    assert _post(world, ids[5], "cancel", {"reason": "Holiday"}).status_code == 200
+    response = _post(world, ids[1], "cancel", {"reason": "Stopping treatment", "scope": "following"})
+    assert response.status_code == 200, response.content
+    assert sorted(s["id"] for s in response.json()) == ids[1:5]
+    assert _statuses(ids) == ["booked"] + ["cancelled"] * 5
+    assert _reasons(ids)[1:] == ["Stopping treatment"] * 4 + ["Holiday"]
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("cancel", {"reason": "Stopping treatment"}),
+        ("reschedule", {"start": "2027-03-09T10:00:00-05:00"}),
+    ],
+)
+@pytest.mark.parametrize("scope", ["following", "all"])
+def test_a_scoped_change_anchored_on_a_session_that_is_not_booked_changes_nothing(world, action, body, scope):
+    ids = _course(world)
+    Session.objects.filter(pk=ids[0]).update(status=Session.Status.NO_SHOW)  # as if Monday had passed
+    before = _starts(ids)
+    response = _post(world, ids[0], action, {**body, "scope": scope})
+    assert response.status_code == 409
+    assert response.json()["code"] == "invalid_transition"
+    assert _statuses(ids) == ["no_show"] + ["booked"] * 5
+    assert _starts(ids) == before
+    assert not SessionEvent.objects.filter(session_id__in=ids).exclude(kind="booked").exists()
+
+
+@pytest.mark.parametrize("scope", ["following", "all"])
+def test_a_course_scope_on_a_single_session_touches_only_that_session(world, scope):
+    single = _today(world)
+    other = book(world.front_desk, world, world.iv, local(2027, 3, 4, 10)).json()["id"]
+    moved = _post(world, single, "reschedule", {"start": local(2027, 3, 2, 10).isoformat(), "scope": scope})
+    assert moved.status_code == 200, moved.content
+    assert [s["id"] for s in moved.json()] == [single]
+    cancelled = _post(world, single, "cancel", {"reason": "Unwell", "scope": scope})
+    assert [s["id"] for s in cancelled.json()] == [single]
+    assert _statuses([single, other]) == ["cancelled", "booked"]
+    assert _starts([other]) == [local(2027, 3, 4, 10)]
