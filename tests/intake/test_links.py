@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from io import StringIO
 
 import pytest
 import time_machine
@@ -25,6 +26,7 @@ from tests.factories.intake import (
     QuestionnaireFactory,
 )
 from tests.intake.answers import clean_intake, phq9
+from tests.intake.flows import submit_intake
 
 RISKY = clean_intake(phq9=phq9(1, 1, 1, 1, 0, 0, 0, 0, 2))
 
@@ -147,6 +149,103 @@ def test_the_alert_a_submit_raises_is_acknowledged_by_a_clinician(
     assert alert.acknowledgement_note == "Called the patient; safety plan agreed."
 
 
+# PHQ-9 item 9 decides, whatever the total (CLINICAL.md): a minimal total with item 9 at 1 is a risk,
+# a severe total with item 9 at 0 is not.
+ITEM9_ONLY = clean_intake(phq9=phq9(0, 0, 0, 0, 0, 0, 0, 0, 1))
+SEVERE_WITHOUT_ITEM9 = clean_intake(phq9=phq9(3, 3, 3, 3, 3, 3, 3, 3, 0))
+CLINIC_CRISIS_TEXT = "Call the Riverside crisis team on 202-555-0177.\nOr walk in to St. Jude's ER, open all night."
+CRISIS_CASES = [
+    pytest.param(ITEM9_ONLY, True, id="item9-positive-minimal-total"),
+    pytest.param(SEVERE_WITHOUT_ITEM9, False, id="item9-zero-severe-total"),
+]
+
+
+@pytest.fixture
+def own_crisis_text(clinic):
+    clinic.crisis_resources = CLINIC_CRISIS_TEXT
+    clinic.save(update_fields=["crisis_resources"])
+    return CLINIC_CRISIS_TEXT
+
+
+@pytest.mark.parametrize(("answers", "risky"), CRISIS_CASES)
+def test_api_submit_shows_the_clinics_crisis_text_exactly_when_item9_is_positive(
+    answers, risky, own_crisis_text, front_desk, patient, api_client
+):
+    token = issue(front_desk, patient)
+    fill_all(api_client, token, answers)
+    body = api_client.post(f"{form(token)}submit/").json()
+    assert (body["risk_signalled"], body["crisis_resources"]) == (risky, own_crisis_text if risky else None)
+    assert Alert.objects.filter(patient=patient, kind="suicide_risk").count() == (1 if risky else 0)
+
+
+@pytest.mark.parametrize(("answers", "risky"), CRISIS_CASES)
+def test_done_page_shows_the_clinics_crisis_text_exactly_when_item9_is_positive(
+    answers, risky, own_crisis_text, clinic, patient, make_staff
+):
+    from django.test import Client
+    from django.utils.html import escape
+
+    from clinic.models import DEFAULT_CRISIS_RESOURCES
+
+    actor = Actor.for_user(make_staff(clinic, Role.FRONT_DESK).user)
+    issued = intake_invitation_issue(actor=actor, patient=patient)
+    for code, values in answers.items():
+        form_draft_save(invitation=issued.invitation, code=code, answers=values)
+    browser = Client()
+    assert browser.post(f"/forms/{issued.token}/start/").status_code == 303
+    assert browser.post("/forms/session/submit/")["Location"] == "/forms/session/done/"
+    html = browser.get("/forms/session/done/").content.decode()
+
+    first_line, second_line = (escape(line) for line in own_crisis_text.split("\n"))
+    assert (f"{first_line}<br>{second_line}" in html) is risky
+    assert ('class="crisis"' in html) is risky
+    assert escape(DEFAULT_CRISIS_RESOURCES[:40]) not in html  # the clinic's text replaces the default
+
+
+ACK_MATRIX = [
+    ("nurse", 200, None),
+    ("prescriber", 200, None),
+    ("front_desk", 403, "permission_denied"),
+    ("clinic_admin", 403, "permission_denied"),
+    ("other_nurse", 404, "not_found"),
+    ("other_prescriber", 404, "not_found"),
+    ("anonymous", 401, "not_authenticated"),
+]
+
+
+@pytest.mark.parametrize(("who", "expected", "code"), ACK_MATRIX, ids=[row[0] for row in ACK_MATRIX])
+def test_the_alert_a_submit_raises_follows_the_role_matrix(
+    who, expected, code, front_desk, patient, clinic, other_clinic, make_staff, client_for
+):
+    token = issue(front_desk, patient)
+    fill_all(APIClient(), token, RISKY)
+    assert APIClient().post(f"{form(token)}submit/").json()["risk_signalled"] is True
+    alert = Alert.objects.get(patient=patient, kind="suicide_risk")
+
+    member = None
+    if who == "anonymous":
+        client = APIClient()
+    else:
+        member = make_staff(other_clinic if who.startswith("other_") else clinic, who.removeprefix("other_"))
+        client = client_for(member)
+    assert client.get(f"/api/v1/alerts/{alert.pk}/").status_code == expected
+    acknowledged = client.post(
+        f"/api/v1/alerts/{alert.pk}/acknowledge/", {"note": "Called the patient; safety plan agreed."}, format="json"
+    )
+    assert acknowledged.status_code == expected, acknowledged.content
+
+    alert.refresh_from_db()
+    updates = AuditEvent.objects.filter(object_type="alert", object_id=str(alert.pk), action="update")
+    if expected == 200:
+        assert (alert.is_open, alert.acknowledged_by) == (False, member.user)
+        assert acknowledged.json()["open"] is False
+        assert [e.actor_id for e in updates] == [member.user.pk]
+    else:
+        assert acknowledged.json()["code"] == code
+        assert (alert.is_open, alert.acknowledged_by, alert.acknowledgement_note) == (True, None, "")
+        assert not updates.exists()
+
+
 # --- a response keeps its definition version -------------------------------------------------------------
 
 
@@ -221,3 +320,76 @@ def test_submit_rolls_back_everything_when_a_later_step_fails(step, clinic, pati
     result = form_submit(invitation=invitation)  # nothing half-done blocks a retry
     assert result.risk_signalled is True
     assert Alert.objects.filter(patient=patient).count() == 1
+
+
+V2_WORDING = "Reworded for version 2: little interest or pleasure in doing things"
+
+
+def publish_phq9_v2(monkeypatch) -> Questionnaire:
+    """Ship a second PHQ-9 version, reworded, through the same path a release uses."""
+    from django.core.management import call_command
+
+    from intake.instruments import shipped_definitions
+
+    definitions = shipped_definitions()
+    phq9_v2 = next(d for d in definitions if d["code"] == "phq9")
+    phq9_v2.update(version="2", title="PHQ-9, version 2")
+    phq9_v2["item"][0]["text"] = V2_WORDING
+    monkeypatch.setattr("intake.services.questionnaires.shipped_definitions", lambda: definitions)
+    call_command("sync_questionnaires", stdout=StringIO())
+    return Questionnaire.objects.get(clinic__isnull=True, code="phq9", version="2")
+
+
+def shown_phq9(body: dict) -> tuple:
+    [entry] = [q for q in body if q["code"] == "phq9"]
+    return entry["version"], entry["title"], entry["items"][0]["text"]
+
+
+def test_scored_responses_keep_their_version_after_a_new_one_is_published(
+    front_desk, clinic, make_staff, client_for, api_client, monkeypatch
+):
+    v1 = Questionnaire.objects.get(clinic__isnull=True, code="phq9", version="1")
+    v1_shown = ("1", v1.title, v1.items[0]["text"])
+    prescriber = client_for(make_staff(clinic, Role.PRESCRIBER))
+
+    # Submitted before the new version: total 13 with item 9 positive.
+    first = PatientFactory(clinic=clinic)
+    submitted_before = submit_intake(first, clean_intake(phq9=phq9(2, 2, 2, 2, 1, 1, 1, 1, 1)))
+    # Opened and filled in before the new version, submitted after it: total 12.
+    second = PatientFactory(clinic=clinic)
+    open_token = issue(front_desk, second)
+    fill_all(api_client, open_token, clean_intake())
+
+    v2 = publish_phq9_v2(monkeypatch)
+
+    # The old response shows the wording the patient answered, and keeps its score.
+    detail = prescriber.get(f"/api/v1/assessments/{submitted_before.pk}/").json()
+    assert shown_phq9(detail["responses"]) == v1_shown
+    [old] = [r for r in detail["responses"] if r["code"] == "phq9"]
+    assert (old["score"]["total"], old["score"]["band"], old["answers"]["phq9-9"]) == (13, "moderate", 1)
+    outcomes = prescriber.get(f"/api/v1/patients/{first.pk}/outcomes/").json()["instruments"]["phq9"]
+    assert outcomes["baseline"]["total"] == 13
+
+    # The link opened before the new version still asks, stores and scores against version 1.
+    assert shown_phq9(api_client.get(form(open_token)).json()["questionnaires"]) == v1_shown
+    submitted = api_client.post(f"{form(open_token)}submit/")
+    assert submitted.status_code == 200, submitted.content
+    assert submitted.json()["risk_signalled"] is False
+    response = QuestionnaireResponse.objects.get(patient=second, questionnaire__code="phq9")
+    assert (response.questionnaire_id, response.total, response.score["band"]) == (v1.pk, 12, "moderate")
+    later = Assessment.objects.get(patient=second)
+    assert shown_phq9(prescriber.get(f"/api/v1/assessments/{later.pk}/").json()["responses"]) == v1_shown
+
+    # A link issued now asks version 2; its answers score the same way and show the new wording.
+    third = PatientFactory(clinic=clinic)
+    new_token = issue(front_desk, third)
+    assert shown_phq9(api_client.get(form(new_token)).json()["questionnaires"]) == ("2", "PHQ-9, version 2", V2_WORDING)
+    fill_all(api_client, new_token, clean_intake(phq9=phq9(2, 2, 2, 2, 1, 1, 1, 1, 1)))
+    assert api_client.post(f"{form(new_token)}submit/").json()["risk_signalled"] is True
+    newest = QuestionnaireResponse.objects.get(patient=third, questionnaire__code="phq9")
+    assert (newest.questionnaire_id, newest.total) == (v2.pk, 13)
+
+    # Nothing about the earlier responses moved.
+    assert QuestionnaireResponse.objects.get(patient=first, questionnaire__code="phq9").questionnaire_id == v1.pk
+    v1.refresh_from_db()
+    assert v1.items[0]["text"] == v1_shown[2]
