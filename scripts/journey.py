@@ -7,6 +7,14 @@ complete the intake through the link, approve, book an esketamine induction, che
 answer the follow-up survey from the email the worker sent, and read the outcomes. Each step
 prints one line; any unexpected answer stops the journey with a non-zero exit.
 
+The worker's deliveries are checked twice, across processes: the booking confirmation, a reminder
+and the follow-up survey must each arrive at the mail catcher (with the preparation instructions,
+and no drug named) and show as ``sent`` in the delivery log (``GET notifications/``), which reads
+the OutboundMessage rows the worker updated. For a reminder to fall due during the run, the clinic
+reminds 1 hour ahead and the course starts 61 minutes from now; the clinic's time zone is the one
+where it is mid-morning now, so the 135-minute session and its check-in fall on one local day
+whenever the journey runs.
+
 Emails are caught by an SMTP server this script runs on loopback (aiosmtpd): the server must
 send mail there (EMAIL_URL=smtp://127.0.0.1:<port>), which ``scripts/journey`` arranges.
 
@@ -27,6 +35,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zoneinfo
 from email import policy
 from pathlib import Path
 
@@ -91,6 +100,83 @@ def start_mail_catcher(port: int):
 
 
 LINK = r"https?://\S+/forms/[\w-]+/"
+# One zone for (nearly) every whole-hour UTC offset, -10 to +12.
+ZONES = (
+    "Pacific/Honolulu",
+    "America/Anchorage",
+    "America/Los_Angeles",
+    "America/Denver",
+    "America/Chicago",
+    "America/New_York",
+    "America/Halifax",
+    "America/Sao_Paulo",
+    "Atlantic/South_Georgia",
+    "Atlantic/Azores",
+    "Europe/London",
+    "Europe/Paris",
+    "Europe/Athens",
+    "Europe/Moscow",
+    "Asia/Dubai",
+    "Asia/Karachi",
+    "Asia/Dhaka",
+    "Asia/Bangkok",
+    "Asia/Shanghai",
+    "Asia/Tokyo",
+    "Australia/Brisbane",
+    "Pacific/Noumea",
+    "Pacific/Auckland",
+)
+# Patient texts are discreet (DESIGN.md section 4): none of these may appear in what the patient gets.
+UNSAYABLE = ("ketamine", "esketamine", "spravato", "depress", "infusion", "treatment", "diagnos")
+ESCORT = "Bring someone to take you home"
+FASTING = "Please do not eat for 2 hours"
+
+
+def mid_morning_zone(now: dt.datetime) -> str:
+    """The zone whose local time is nearest 10:00 now."""
+
+    def distance(name: str) -> float:
+        local = now.astimezone(zoneinfo.ZoneInfo(name))
+        return abs(local.hour + local.minute / 60 - 10)
+
+    return min(ZONES, key=distance)
+
+
+def wait_for_mail(handler, to: str, subject_starts: str, *, timeout: float = 150) -> str:
+    """The plain-text body of the first email to ``to`` whose subject starts so, waiting for the worker."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in list(handler.messages):
+            if to in message["To"] and str(message["Subject"]).startswith(subject_starts):
+                body = message.get_body(preferencelist=("plain",)).get_content()
+                return f"{message['Subject']}\n{body}"
+        time.sleep(0.5)
+    raise JourneyError(f"no email {subject_starts!r}... to {to} within {timeout:.0f} s (is the worker running?)")
+
+
+def wait_for_sent(api: Api, patient_id: int, kind: str, *, timeout: float = 30) -> dict:
+    """The first delivery-log line of ``kind`` for the patient with status ``sent``, waiting for the
+    worker to record the outcome (it does so just after the mail server accepted the message)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _, log = api.call("GET", f"notifications/?patient={patient_id}&kind={kind}&status=sent")
+        if log["count"]:
+            return log["results"][0]
+        if time.monotonic() > deadline:
+            _, every = api.call("GET", f"notifications/?patient={patient_id}&kind={kind}")
+            states = [(m["status"], m["scheduled_for"], m["last_error"]) for m in every["results"]]
+            raise JourneyError(f"no {kind} sent to the patient in the delivery log: {states}")
+        time.sleep(0.5)
+
+
+def check_discreet(text: str, *, must_say: tuple[str, ...]) -> None:
+    lowered = text.lower()
+    said = [word for word in UNSAYABLE if word in lowered]
+    if said:
+        raise JourneyError(f"a patient message names {said}: {text[:200]!r}")
+    missing = [phrase for phrase in must_say if phrase not in text]
+    if missing:
+        raise JourneyError(f"a patient message lacks {missing}: {text[:400]!r}")
 
 
 def wait_for_link(handler, to: str, *, exclude: set[str] = frozenset(), timeout: float = 120) -> str:
@@ -132,13 +218,14 @@ def main() -> int:
 def run(anonymous: Api, mail) -> None:  # noqa: PLR0915
     suffix = secrets.token_hex(3)
     admin_name = f"journey-admin-{suffix}"
+    zone = mid_morning_zone(dt.datetime.now(dt.UTC))
     subprocess.run(  # noqa: S603 - fixed argv
         [
             sys.executable,
             "manage.py",
             "bootstrap_clinic",
             f"--name=Journey Clinic {suffix}",
-            "--timezone=America/New_York",
+            f"--timezone={zone}",
             f"--admin-username={admin_name}",
             f"--admin-password={PASSWORD}",
             "--admin-email=admin@journey.test",
@@ -149,11 +236,12 @@ def run(anonymous: Api, mail) -> None:  # noqa: PLR0915
         capture_output=True,
         env={**os.environ},
     )
-    step(1, f"operator bootstrapped a clinic and its administrator {admin_name}")
+    step(1, f"operator bootstrapped a clinic ({zone}) and its administrator {admin_name}")
     admin = anonymous.login(admin_name, PASSWORD)
     _, me = admin.call("GET", "me/")
     clinic_id = me["memberships"][0]["clinic"]
-    # Open around the clock so the journey runs at any hour; no survey delay so it can be answered now.
+    # Open around the clock; no survey or confirmation delay, and a reminder 1 hour ahead, so each
+    # message falls due while the journey runs.
     admin.call(
         "PATCH",
         f"clinics/{clinic_id}/",
@@ -161,6 +249,7 @@ def run(anonymous: Api, mail) -> None:  # noqa: PLR0915
             "opening_hours": [{"weekday": d, "opens": "00:00", "closes": "23:59"} for d in range(7)],
             "followup_survey_delay_hours": 0,
             "booking_confirmation_delay_minutes": 0,
+            "reminder_hours_before": [48, 1],
             "address_line1": "1 Journey Way",
             "city": "Springfield",
         },
@@ -279,7 +368,8 @@ def run(anonymous: Api, mail) -> None:  # noqa: PLR0915
     desk.call("PATCH", f"patients/{patient['id']}/", {"rems_patient_id": f"REMS-{suffix}"})
     step(6, f"prescriber approved esketamine (recommendation was {assessment['recommendation']}); REMS id recorded")
 
-    first_start = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).replace(second=0, microsecond=0)
+    # Rounded down to the minute, 61 minutes on: the first session's 1-hour reminder is due within a minute.
+    first_start = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=61)).replace(second=0, microsecond=0)
     _, course = desk.call(
         "POST",
         "series/",
@@ -296,10 +386,19 @@ def run(anonymous: Api, mail) -> None:  # noqa: PLR0915
     if log["count"] < len(course["sessions"]):
         raise JourneyError(f"expected reminders for every session, found {log['count']}")
     step(8, f"delivery log shows {log['count']} reminders scheduled")
+    confirmation = wait_for_mail(mail, patient_email, "Your appointment at")
+    check_discreet(confirmation, must_say=(ESCORT, FASTING, "are booked"))
+    wait_for_sent(desk, patient["id"], "booking_confirmation")
+    reminder = wait_for_mail(mail, patient_email, "Reminder:")
+    check_discreet(reminder, must_say=(ESCORT, FASTING))
+    sent = wait_for_sent(desk, patient["id"], "session_reminder")
+    if sent["subject_id"] != first["id"]:
+        raise JourneyError(f"the reminder sent is not the first session's: {sent}")
+    step(9, "worker sent the booking confirmation and the 1-hour reminder (both with the preparation; logged sent)")
 
     escort = {"escort_name": "Sam Journey", "escort_phone": "+12025550151"}
     desk.call("POST", f"sessions/{first['id']}/check-in/", escort)
-    step(9, "front desk checked the patient in with the escort's name and phone")
+    step(10, "front desk checked the patient in with the escort's name and phone")
     _, record = nurse.call(
         "POST",
         f"sessions/{first['id']}/monitoring/",
@@ -320,32 +419,17 @@ def run(anonymous: Api, mail) -> None:  # noqa: PLR0915
         },
     )
     record_id = record["id"]
-    now = dt.datetime.now(dt.UTC)
     nurse.call(
         "POST",
         f"monitoring/{record_id}/vitals/",
-        {
-            "taken_at": (now - dt.timedelta(minutes=12)).isoformat(),
-            "systolic": 126,
-            "diastolic": 80,
-            "heart_rate": 72,
-            "spo2": 98,
-            "respiratory_rate": 14,
-        },
+        {"systolic": 126, "diastolic": 80, "heart_rate": 72, "spo2": 98, "respiratory_rate": 14},
     )
-    nurse.call(
-        "POST",
-        f"monitoring/{record_id}/scales/",
-        {"scale": "moaas", "value": 5, "taken_at": (now - dt.timedelta(minutes=11)).isoformat()},
-    )
-    step(10, f"nurse opened monitoring record {record_id} with pre-dose checks and baseline vitals")
-    for minutes in (10, 5):
-        nurse.call(
-            "POST",
-            f"monitoring/{record_id}/doses/",
-            {"lot_number": "LOT-J1", "administered_at": (now - dt.timedelta(minutes=minutes)).isoformat()},
-        )
-    step(11, "nurse recorded two esketamine devices (56 mg), 5 minutes apart")
+    nurse.call("POST", f"monitoring/{record_id}/scales/", {"scale": "moaas", "value": 5})
+    step(11, f"nurse opened monitoring record {record_id} with pre-dose checks and baseline vitals")
+    # Doses cannot be dated before the record was opened, and a second device must wait 5 minutes
+    # (label): the journey gives one device rather than wait.
+    nurse.call("POST", f"monitoring/{record_id}/doses/", {"lot_number": "LOT-J1"})
+    step(12, "nurse recorded the first esketamine device (28 mg)")
     _, critical = nurse.call(
         "POST",
         f"monitoring/{record_id}/vitals/",
@@ -354,9 +438,9 @@ def run(anonymous: Api, mail) -> None:  # noqa: PLR0915
     if not critical["alerts"] or critical["alerts"][0]["severity"] != "critical":
         raise JourneyError(f"a 188/114 reading should raise a critical alert: {critical['alerts']}")
     alert = critical["alerts"][0]
-    step(12, f"nurse recorded 188/114: critical alert {alert['id']} raised")
+    step(13, f"nurse recorded 188/114: critical alert {alert['id']} raised")
     prescriber.call("POST", f"alerts/{alert['id']}/acknowledge/", {"note": "Rechecked; settling. No action needed."})
-    step(13, "prescriber acknowledged the alert with a note")
+    step(14, "prescriber acknowledged the alert with a note")
     nurse.call(
         "POST",
         f"monitoring/{record_id}/vitals/",
@@ -369,22 +453,23 @@ def run(anonymous: Api, mail) -> None:  # noqa: PLR0915
         "ready_minutes_without_rule": 90,
     }
     status, refusal = nurse.call("POST", f"monitoring/{record_id}/discharge/", discharge, expect=(422,))
-    step(14, f"discharge before 2 hours refused: {status} {refusal['code']}")
+    step(15, f"discharge before 2 hours refused: {status} {refusal['code']}")
     prescriber.call(
         "POST",
         f"monitoring/{record_id}/discharge/",
         {**discharge, "override_reason": "Journey test: cannot wait two hours; vitals back to baseline."},
     )
-    step(15, "prescriber discharged with an override and a reason")
+    step(16, "prescriber discharged with an override and a reason")
     _, form = nurse.call("GET", f"monitoring/{record_id}/rems-form/")
     _, csv_text = nurse.call("GET", f"monitoring/{record_id}/rems-form/?format=csv", raw=True)
     step(
-        16,
+        17,
         f"REMS form downloaded (dose {form['fields']['dose']}, {len(csv_text.splitlines())} CSV rows; "
         f"missing: {form['missing'] or 'none'})",
     )
 
     survey_token = token_of(wait_for_link(mail, patient_email, exclude={intake_link}))
+    wait_for_sent(desk, patient["id"], "survey_invitation")
     _, survey = anonymous.call("GET", f"forms/{survey_token}/")
     if survey["purpose"] != "survey":
         raise JourneyError(f"the emailed link is not the survey: {survey['purpose']}")
@@ -394,16 +479,20 @@ def run(anonymous: Api, mail) -> None:  # noqa: PLR0915
         {"answers": {f"phq9-{i}": 1 for i in range(1, 9)} | {"phq9-9": 0}},
     )
     anonymous.call("POST", f"forms/{survey_token}/submit/")
-    step(17, "worker emailed the follow-up survey; the patient answered it through the link")
+    step(18, "worker emailed the follow-up survey (logged sent); the patient answered it through the link")
     _, outcomes = nurse.call("GET", f"patients/{patient['id']}/outcomes/")
     phq9 = outcomes["instruments"]["phq9"]
     step(
-        18,
+        19,
         f"outcomes: PHQ-9 baseline {phq9['baseline']['total']} -> latest {phq9['latest']['total']} "
         f"({phq9['percent_change']}%), response={phq9['response']}, remission={phq9['remission']}",
     )
-    _, log = desk.call("GET", f"notifications/?patient={patient['id']}&status=sent")
-    step(19, f"delivery log: {log['count']} messages sent to the patient")
+    _, log = desk.call("GET", f"notifications/?patient={patient['id']}&status=sent&page_size=200")
+    kinds = {line["kind"] for line in log["results"]}
+    expected = {"intake_invitation", "booking_confirmation", "session_reminder", "survey_invitation"}
+    if not expected <= kinds:
+        raise JourneyError(f"the delivery log lacks sent {sorted(expected - kinds)}: {sorted(kinds)}")
+    step(20, f"delivery log: {log['count']} messages sent to the patient ({', '.join(sorted(kinds))})")
 
 
 if __name__ == "__main__":
