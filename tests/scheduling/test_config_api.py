@@ -58,7 +58,7 @@ def test_iv_chair_time_covers_the_infusion_and_the_observation_after_it(admin):
     from scheduling.models import IV_MIN_CHAIR_MINUTES, IV_MIN_OBSERVATION_MINUTES
 
     # The booking floor and the discharge floor monitoring enforces by default must not drift apart.
-    assert IV_MIN_OBSERVATION_MINUTES == DEFAULT_CONFIGS["iv_ketamine"].minimum_monitoring_minutes
+    assert DEFAULT_CONFIGS["iv_ketamine"].minimum_monitoring_minutes == IV_MIN_OBSERVATION_MINUTES
     assert IV_MIN_CHAIR_MINUTES == 100
 
     def create(minutes: int):
@@ -285,3 +285,63 @@ def test_the_single_query_loader_agrees_with_the_portable_one(world):
     }
     query = selectors._Query(clinic=world.clinic, **window)
     assert selectors._load_sql(query) == selectors._load_orm(query)
+
+
+# --- the slot step --------------------------------------------------------------------------------
+
+
+def _day_starts(client, treatment_type, **extra) -> list[str]:
+    body = search(client, treatment_type, local(2027, 3, 2, 0), local(2027, 3, 3, 0), **extra)
+    return [s["start"][11:16] for s in body["slots"]]
+
+
+def _every(step: int, first: str = "08:00", last: str = "18:20") -> list[str]:
+    """Local starts from ``first`` every ``step`` minutes up to ``last`` (100 minutes before 20:00)."""
+    to_minutes = lambda hhmm: int(hhmm[:2]) * 60 + int(hhmm[3:])  # noqa: E731
+    return [f"{m // 60:02d}:{m % 60:02d}" for m in range(to_minutes(first), to_minutes(last) + 1, step)]
+
+
+@pytest.mark.parametrize(("step", "count", "last"), [(30, 21, "18:00"), (20, 32, "18:20"), (45, 14, "17:45")])
+def test_the_step_option_spaces_the_starts_from_opening(world, step, count, last):
+    starts = _day_starts(world.front_desk, world.iv, step=step)
+    assert starts == _every(step)
+    assert (len(starts), starts[-1]) == (count, last)
+
+
+def test_without_a_step_the_clinics_own_step_is_used_and_the_option_overrides_it(world):
+    assert _day_starts(world.front_desk, world.iv) == _every(15)  # the default of 15 minutes
+    world.clinic.slot_step_minutes = 20
+    world.clinic.save()
+    assert _day_starts(world.front_desk, world.iv) == _every(20)
+    assert _day_starts(world.front_desk, world.iv, step=60) == _every(60)
+
+
+def test_a_step_keeps_to_the_bookings_already_made(world):
+    book(world.front_desk, world, world.iv, local(2027, 3, 2, 10))  # the only chair, 10:00 to 11:55
+    starts = _day_starts(world.front_desk, world.iv, step=60)
+    assert starts == ["08:00", "12:00", "13:00", "14:00", "15:00", "16:00", "17:00", "18:00"]
+
+
+@pytest.mark.parametrize("step", ["4", "121", "0", "-15", "x", "7.5"])
+def test_a_step_out_of_range_is_400_naming_the_field(world, step):
+    response = world.front_desk.get(
+        "/api/v1/availability/",
+        {"treatment_type": world.iv.pk, "start": "2027-03-02T00:00:00Z", "end": "2027-03-03T00:00:00Z", "step": step},
+    )
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["step"]
+
+
+def test_a_patient_of_another_clinic_is_404_or_400_naming_the_field(world, other_clinic, make_staff, client_for):
+    from tests.factories.clinic import PatientFactory, StaffMemberFactory
+
+    stranger = PatientFactory(clinic=other_clinic)
+    params = {"treatment_type": world.iv.pk, "start": "2027-03-02T00:00:00Z", "end": "2027-03-03T00:00:00Z"}
+    # A front desk of this clinic only: the other clinic's patient does not exist for them.
+    assert world.front_desk.get("/api/v1/availability/", {**params, "patient": stranger.pk}).status_code == 404
+    # A user who works at both: the patient is visible but cannot be treated here.
+    both = make_staff(world.clinic, Role.FRONT_DESK)
+    StaffMemberFactory(clinic=other_clinic, user=both.user, roles=[Role.FRONT_DESK])
+    response = client_for(both).get("/api/v1/availability/", {**params, "patient": stranger.pk})
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["patient"]
