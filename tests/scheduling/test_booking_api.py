@@ -365,3 +365,57 @@ def test_calendar_filters(world):
     assert ids(f"patient={mine.patient_id}&clinician={world.nurse.pk}") == [mine.pk]
     assert world.front_desk.get("/api/v1/sessions/?clinician=x").status_code == 400
     assert world.front_desk.get("/api/v1/sessions/?start=garbage").status_code == 400
+
+
+def test_calendar_filters_with_another_clinics_ids_find_nothing_of_either_clinic(
+    world, other_clinic, make_staff, client_for
+):
+    """The calendar is scoped to the caller's clinics before any filter applies, so naming another
+    clinic's clinician, patient or room narrows to nothing: an empty page, not a 404 that would
+    confirm the id exists, and never the other clinic's sessions."""
+    ours = SessionFactory(
+        clinic=world.clinic, patient=world.patient, treatment_type=world.iv, room=world.room, clinician=world.nurse
+    )
+    theirs = SessionFactory(clinic=other_clinic)
+
+    def page(client, query):
+        response = client.get(f"/api/v1/sessions/?{query}")
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    foreign = {
+        "clinician": theirs.clinician_id,
+        "patient": theirs.patient_id,
+        "room": theirs.room_id,
+        "clinic": other_clinic.pk,
+    }
+    for field, value in foreign.items():
+        assert page(world.front_desk, f"{field}={value}") == {"count": 0, "next": None, "previous": None, "results": []}
+    # Their own ids still find their own session: the empty answers above are the scoping, not the filter.
+    assert [r["id"] for r in page(world.front_desk, f"clinician={world.nurse.pk}")["results"]] == [ours.pk]
+    outsider = client_for(make_staff(other_clinic, Role.FRONT_DESK))
+    assert [r["id"] for r in page(outsider, f"clinician={theirs.clinician_id}")["results"]] == [theirs.pk]
+    for field, value in {"clinician": world.nurse.pk, "patient": world.patient.pk, "room": world.room.pk}.items():
+        assert page(outsider, f"{field}={value}")["count"] == 0
+
+
+@pytest.mark.parametrize("count", [50, 500])
+@pytest.mark.parametrize("by", ["clinician", "patient", "clinician+patient"])
+def test_filtered_calendar_costs_the_same_queries_at_50_and_500_sessions(
+    world, count, by, django_assert_max_num_queries
+):
+    _fill(world, count)
+    first = Session.objects.order_by("pk").first()
+    filters = {}
+    if "clinician" in by:
+        filters["clinician"] = first.clinician_id
+    if "patient" in by:
+        filters["patient"] = first.patient_id
+    expected = Session.objects.filter(**{f"{k}_id": v for k, v in filters.items()}).count()
+    assert 0 < expected < count  # the filter narrows
+    query = "&".join(f"{k}={v}" for k, v in filters.items())
+    with django_assert_max_num_queries(5):  # token, memberships, count, page, audit INSERT
+        response = world.front_desk.get(f"/api/v1/sessions/?{query}&page_size=200")
+    body = response.json()
+    assert body["count"] == expected
+    assert all(all(row[k] == v for k, v in filters.items()) for row in body["results"])
