@@ -10,6 +10,7 @@ from io import StringIO
 import pytest
 import time_machine
 from django.apps import apps
+from django.test import Client
 from rest_framework.test import APIClient
 
 from clinic.access import Actor, Role
@@ -104,6 +105,36 @@ def test_link_lifetime_follows_the_clinic_setting(front_desk, patient, clinic, a
     assert FormInvitation.objects.get(pk=invitation.pk).submitted_at is None
 
 
+def test_a_lifetime_set_through_the_clinic_api_governs_new_links_on_api_and_page(
+    front_desk, patient, clinic, make_staff, client_for, api_client
+):
+    admin = client_for(make_staff(clinic, Role.CLINIC_ADMIN))
+    changed = admin.patch(f"/api/v1/clinics/{clinic.pk}/", {"intake_link_valid_days": 2}, format="json")
+    assert changed.status_code == 200, changed.content
+    issued = front_desk.post(f"/api/v1/patients/{patient.pk}/intake-invitations/")
+    assert issued.status_code == 201
+    token = issued.json()["url"].rstrip("/").rsplit("/", 1)[-1]
+    invitation = FormInvitation.objects.get(patient=patient)
+    expires_at = invitation.created_at + dt.timedelta(days=2)
+    assert (invitation.expires_at, issued.json()["expires_at"]) == (expires_at, api_datetime(expires_at))
+
+    with time_machine.travel(expires_at + dt.timedelta(seconds=1), tick=False):
+        refused = api_client.get(form(token))
+        assert (refused.status_code, refused["Content-Type"]) == (410, "application/problem+json")
+        assert refused.json()["code"] == "link_expired"
+        page = Client().get(f"/forms/{token}/")
+        assert page.status_code == 410
+        assert "<h1>This link has expired</h1>" in page.content.decode()
+        assert Client().post(f"/forms/{token}/start/").status_code == 410
+    assert FormInvitation.objects.get(pk=invitation.pk).first_saved_at is None
+
+
+def api_datetime(value: dt.datetime) -> str:
+    from rest_framework.fields import DateTimeField
+
+    return DateTimeField().to_representation(value)
+
+
 # --- risk ----------------------------------------------------------------------------------------------
 
 
@@ -182,7 +213,6 @@ def test_api_submit_shows_the_clinics_crisis_text_exactly_when_item9_is_positive
 def test_done_page_shows_the_clinics_crisis_text_exactly_when_item9_is_positive(
     answers, risky, own_crisis_text, clinic, patient, make_staff
 ):
-    from django.test import Client
     from django.utils.html import escape
 
     from clinic.models import DEFAULT_CRISIS_RESOURCES
