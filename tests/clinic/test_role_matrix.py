@@ -14,6 +14,7 @@ import pytest
 
 from clinic.access import Role
 from tests.factories.clinic import (
+    AlertFactory,
     ClinicFactory,
     OutboundMessageFactory,
     PatientFactory,
@@ -35,6 +36,7 @@ class Endpoint:
     body: dict[str, Any] | None = None
     cross_clinic_status: int = 404
     tags: list[str] = field(default_factory=list)
+    cross_clinic_sees: str | None = None  # the world's record a list must show the other clinic
 
 
 ENDPOINTS = [
@@ -99,6 +101,24 @@ ENDPOINTS = [
     Endpoint("patient restore", "post", "/api/v1/patients/{patient}/restore/", [FD], 200),
     Endpoint("audit events", "get", "/api/v1/audit-events/", [ADMIN], 200, cross_clinic_status=200),
     Endpoint("delivery log", "get", "/api/v1/notifications/", ALL_ROLES, 200, cross_clinic_status=200),
+    Endpoint(
+        "alert list",
+        "get",
+        "/api/v1/alerts/",
+        [NURSE, PRESCRIBER],
+        200,
+        cross_clinic_status=200,
+        cross_clinic_sees="other_alert",
+    ),
+    Endpoint("alert detail", "get", "/api/v1/alerts/{alert}/", [NURSE, PRESCRIBER], 200),
+    Endpoint(
+        "alert acknowledge",
+        "post",
+        "/api/v1/alerts/{alert}/acknowledge/",
+        [NURSE, PRESCRIBER],
+        200,
+        {"note": "Called the patient; safety plan agreed."},
+    ),
 ]
 
 
@@ -113,6 +133,9 @@ def world(db):
         "member": StaffMemberFactory(clinic=clinic, roles=[NURSE]),
         "patient": PatientFactory(clinic=clinic, first_name="Zed"),
         "message": OutboundMessageFactory(clinic=clinic),
+        "alert": AlertFactory(clinic=clinic),
+        # The other clinic's own alert, so that its list is not empty by accident.
+        "other_alert": AlertFactory(clinic=other),
     }
 
 
@@ -159,6 +182,8 @@ def test_permitted_role_of_another_clinic(endpoint, world, client_for):
         # Lists answer 200 but hold nothing of the first clinic.
         results = response.json()["results"]
         assert all(row.get("clinic", row.get("id")) != world["clinic"].pk for row in results)
+        if endpoint.cross_clinic_sees:
+            assert [row["id"] for row in results] == [world[endpoint.cross_clinic_sees].pk]
     else:
         assert response.json()["results"] == []
 
