@@ -1,7 +1,8 @@
 """Discharge, the REMS form's submission, and the sweep for missed vital-sign checks.
 
 Discharge is refused (422) while a critical alert of the session is open (it must be
-acknowledged, never overridden), before the minimum monitoring time (esketamine: 120 minutes
+acknowledged, never overridden), while an IV infusion has no recorded end (record it first,
+never overridden), before the minimum monitoring time (esketamine: 120 minutes
 from the first device; IV: the observation period after the infusion ends), or while the
 criteria are unmet (the last reading within limits and recent, alert and oriented, able to
 walk, escort present). A prescriber may override the last two with a written reason; the
@@ -23,12 +24,19 @@ from clinic.models import Alert, Modality, StaffMember
 from clinic.services.alerts import alert_raise
 from intake.messages import followup_survey_schedule
 from monitoring import schedule, thresholds
-from monitoring.models import Discharge, MonitoringRecord, RemsFormSubmission
+from monitoring.models import Discharge, Dose, MonitoringRecord, RemsFormSubmission
 from scheduling.models import Session
 from scheduling.services.lifecycle import session_mark_completed
 
 from .policy import policy_for, policy_from_layers, policy_layers
-from .record import REQUIRED_MEASUREMENTS, audit, ensure_open, latest_carrying, latest_per_measurement
+from .record import (
+    REQUIRED_MEASUREMENTS,
+    audit,
+    ensure_open,
+    latest_carrying,
+    latest_per_measurement,
+    override_errors,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +135,15 @@ def discharge(*, actor: Actor, record: MonitoringRecord, data: dict[str, Any]) -
             f"{open_critical} critical alert(s) of this session are open: acknowledge them first.",
             code="open_critical_alerts",
         )
+    if record.modality == Modality.IV_KETAMINE and any(
+        d.route == Dose.Route.INTRAVENOUS and d.infusion_ended_at is None for d in record.doses.all()
+    ):
+        # Not a judgement call: the end of the infusion starts the observation period, and it can
+        # be recorded only while the record is open (it is never amended). Stopping early for an
+        # emergency transfer is recorded as the end; the observation time may then be overridden.
+        raise RuleViolation(
+            "The infusion has no recorded end: record when it ended before discharge.", code="infusion_not_ended"
+        )
     refusals = []
     earliest = schedule.earliest_discharge(policy.schedule, session_times(record))
     if record.first_dose_at is not None and (earliest is None or now < earliest):
@@ -146,6 +163,7 @@ def discharge(*, actor: Actor, record: MonitoringRecord, data: dict[str, Any]) -
             raise RuleViolation(
                 detail + " A prescriber may override with a reason.",
                 code=code,
+                errors=override_errors(actor=actor, clinic_id=record.clinic_id, reason=reason),
                 extra={"refusals": [{"code": c, "detail": d} for c, d in refusals]},
             )
         overridden = [code for code, _ in refusals]

@@ -91,6 +91,21 @@ def audit(actor: Actor, record: MonitoringRecord, obj_type: str, obj_id: object,
     )
 
 
+def override_errors(*, actor: Actor, clinic_id: int, reason: str) -> dict[str, list[str]]:
+    """Why an override was not accepted, naming ``override_reason``; empty when none was attempted.
+
+    A prescriber without a written reason is told the reason is what is missing; anyone else who
+    writes one is told only a prescriber may override. A nurse who sent no reason gets the plain
+    refusal.
+    """
+    may = actor.has(Perm.CLINICAL_OVERRIDE, clinic_id)
+    if may and not reason:
+        return {"override_reason": ["A prescriber's override needs a written reason."]}
+    if reason and not may:
+        return {"override_reason": ["Only a prescriber may override this refusal."]}
+    return {}
+
+
 def _staff_in_clinic(staff_id: int | None, clinic_id: int, *, roles: set[str], field: str) -> StaffMember:
     member = StaffMember.objects.filter(pk=staff_id, clinic_id=clinic_id, active=True).first() if staff_id else None
     if member is None or not roles & set(member.roles):
@@ -302,6 +317,7 @@ def dose_record(*, actor: Actor, record: MonitoringRecord, data: dict[str, Any])
                 raise RuleViolation(
                     soft[0]["detail"] + " A prescriber may override with a reason.",
                     code=soft[0]["code"],
+                    errors=override_errors(actor=actor, clinic_id=record.clinic_id, reason=reason),
                     extra={"refusals": refusals},
                 )
             overridden = [r["code"] for r in soft]
