@@ -1,8 +1,14 @@
-"""The README's first command on embedded defaults: SQLite, and a worker and beat with no Redis."""
+"""The README's first command on embedded defaults: SQLite, and a worker and beat with no Redis.
+
+The worker does real work there: a booking's confirmation, due at once, is claimed from the outbox
+by ``dispatch_due_messages``, handed to ``send_messages`` through the filesystem broker, sent with
+the default (console) email backend, and recorded as sent in the SQLite database.
+"""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -31,8 +37,54 @@ def _manage(run_dir: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+# Book a session for a new demo patient, by email, with the confirmation due at once; then ask the
+# worker to sweep the outbox now, as the booking's own nudge does (beat's first sweep comes only a
+# minute after it starts). Prints the confirmation's id.
+BOOK_AND_DISPATCH = """
+import datetime as dt
+from django.utils import timezone
+from clinic.access import Actor
+from clinic.models import Clinic, OutboundMessage, Patient, StaffMember
+from clinic.tasks import dispatch_due_messages, purge_expired_auth_tokens
+from scheduling.models import TreatmentType
+from scheduling.services.booking import session_book
+
+clinic = Clinic.objects.get()
+clinic.booking_confirmation_delay_minutes = 0
+clinic.save(update_fields=["booking_confirmation_delay_minutes"])
+iv = TreatmentType.objects.get(clinic=clinic, modality="iv_ketamine")
+desk = Actor.for_user(StaffMember.objects.get(clinic=clinic, user__username="demo-frontdesk").user)
+patient = Patient.objects.create(
+    clinic=clinic, first_name="First", last_name="Run", date_of_birth=dt.date(1980, 1, 1),
+    sex_at_birth="female", email="first-run@example.test", preferred_channel="email",
+    candidacy_status="approved", candidacy_modalities=["iv_ketamine"],
+    candidacy_expires_at=timezone.now() + dt.timedelta(days=365),
+)
+day = timezone.localdate(timezone.now(), clinic.tz) + dt.timedelta(days=30)
+while day.weekday() > 4:
+    day += dt.timedelta(days=1)
+session = session_book(
+    actor=desk, patient=patient, treatment_type=iv, starts_at=dt.datetime.combine(day, dt.time(11), tzinfo=clinic.tz)
+)
+message = OutboundMessage.objects.get(subject_type="session", subject_id=session.pk, kind="booking_confirmation")
+assert message.status == "pending" and message.scheduled_for <= timezone.now(), message.status
+purge_expired_auth_tokens.delay()
+dispatch_due_messages.delay()
+print("MESSAGE", message.pk)
+"""
+
+
+def _message_state(database: Path, message_id: int) -> tuple[str, str | None]:
+    with sqlite3.connect(database, timeout=10) as connection:
+        row = connection.execute(
+            "SELECT status, sent_at FROM clinic_outboundmessage WHERE id = ?", (message_id,)
+        ).fetchone()
+    assert row is not None, message_id
+    return row
+
+
 @pytest.mark.slow
-def test_migrate_and_seed_on_sqlite_then_a_worker_runs_tasks_without_redis(tmp_path):
+def test_migrate_and_seed_on_sqlite_then_a_worker_sends_a_due_message_without_redis(tmp_path):
     migrate = _manage(tmp_path, "migrate", "--noinput")
     assert migrate.returncode == 0, migrate.stderr
     seed = _manage(tmp_path, "seed_demo")
@@ -65,22 +117,25 @@ def test_migrate_and_seed_on_sqlite_then_a_worker_runs_tasks_without_redis(tmp_p
         while "ready." not in log.read_text() and time.monotonic() < deadline:
             assert worker.poll() is None, log.read_text()
             time.sleep(0.2)
-        sent = _manage(
-            tmp_path,
-            "shell",
-            "-c",
-            "from clinic.tasks import purge_expired_auth_tokens; purge_expired_auth_tokens.delay()",
-        )
-        assert sent.returncode == 0, sent.stderr
-        while "succeeded" not in log.read_text() and time.monotonic() < deadline:
+        booked = _manage(tmp_path, "shell", "-c", BOOK_AND_DISPATCH)
+        assert booked.returncode == 0, booked.stderr
+        message_id = int(next(line for line in booked.stdout.splitlines() if line.startswith("MESSAGE")).split()[1])
+        deadline = time.monotonic() + 30
+        while _message_state(tmp_path / "clinic.sqlite3", message_id)[0] != "sent" and time.monotonic() < deadline:
+            assert worker.poll() is None, log.read_text()
             time.sleep(0.2)
     finally:
         worker.terminate()
         worker.wait(timeout=30)
     text = log.read_text()
+    status, sent_at = _message_state(tmp_path / "clinic.sqlite3", message_id)
+    assert (status, sent_at is not None) == ("sent", True), text[-3000:]
     assert "filesystem" in text  # the embedded broker, not Redis
     assert "beat: Starting" in text
-    assert "clinic.tasks.purge_expired_auth_tokens" in text and "succeeded" in text
+    assert "clinic.tasks.purge_expired_auth_tokens" in text
+    # Claimed by the sweep, delivered by its own task, both through the filesystem broker.
+    assert "clinic.tasks.dispatch_due_messages" in text and "clinic.tasks.send_messages" in text
+    assert "Subject: Your appointment at" in text  # the console email backend, in the worker
 
 
 SQLITE_RACE = """
