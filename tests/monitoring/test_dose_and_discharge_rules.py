@@ -1,5 +1,5 @@
 """One focused test per dose and discharge rule: devices, REMS, overrides, IV amounts, who gave the
-dose, running infusions, discharge criteria, open critical alerts, the REMS queue's filter, and
+dose, running infusions, discharge criteria, open critical alerts, the REMS queue (filter, query cost), and
 adverse events reported after the patient left."""
 
 from __future__ import annotations
@@ -245,3 +245,36 @@ def test_an_adverse_event_is_accepted_after_discharge_and_still_alerts(ward):
     assert Alert.objects.filter(
         scope_type="monitoring_record", scope_id=record_id, source_type="adverse_event", source_id=event.pk
     ).exists()
+
+
+def test_the_rems_queue_costs_the_same_queries_for_one_form_or_six(ward, django_assert_max_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories.clinic import PatientFactory
+    from tests.scheduling.helpers import approve
+
+    def left_before_dosing(hour: int, patients: list) -> None:
+        """Sessions at ``hour`` in separate chairs, each patient leaving before any dose."""
+        ward.clock.move_to(at(hour - 1, 55))
+        sessions = [ward.session(start=at(hour), patient=patient) for patient in patients]
+        ward.clock.move_to(at(hour))
+        for session in sessions:
+            record_id = open_record(ward, session)
+            vitals(ward, record_id, **NORMAL)
+            assert _discharge(ward, record_id).status_code == 201
+
+    def new_patients(n: int) -> list:
+        return [approve(PatientFactory(clinic=ward.clinic)) for _ in range(n)]
+
+    left_before_dosing(9, [ward.patient])
+    with CaptureQueriesContext(connection) as one:
+        assert len(ward.nurse_client.get("/api/v1/monitoring/rems-forms/").json()) == 1
+    one_form = len(one)  # now: the captured list is read from the connection's log, which later requests reset
+    assert one_form > 0
+    ward.clock.move_to(at(8, 55))  # the other two chairs at 09:00, then all three at 12:00
+    left_before_dosing(9, new_patients(2))
+    left_before_dosing(12, new_patients(3))
+    with django_assert_max_num_queries(one_form):
+        rows = ward.nurse_client.get("/api/v1/monitoring/rems-forms/").json()
+    assert len(rows) == 6
