@@ -7,7 +7,7 @@ and a prescriber on site. A
 prescriber may override the blood-pressure and pregnancy refusals with a written reason; the
 others are not clinical judgement calls and cannot be overridden. The first dose starts the
 session clock and moves the session to "in progress"; it cannot be dated before the record was
-opened, and its time is never amended (see ``observations.amendment_record``), so the clock that
+opened, and its time is never amended (see ``amendments.amendment_record``), so the clock that
 the 2-hour rule counts from cannot move.
 """
 
