@@ -141,8 +141,10 @@ def discharge(*, actor: Actor, record: MonitoringRecord, data: dict[str, Any]) -
         # Not a judgement call: the end of the infusion starts the observation period, and it can
         # be recorded only while the record is open (it is never amended). Stopping early for an
         # emergency transfer is recorded as the end; the observation time may then be overridden.
+        # The contract's code: the observation after the infusion has not even begun.
         raise RuleViolation(
-            "The infusion has no recorded end: record when it ended before discharge.", code="infusion_not_ended"
+            "The infusion has no recorded end: record when it ended before discharge (an override cannot skip this).",
+            code="minimum_monitoring_not_met",
         )
     refusals = []
     earliest = schedule.earliest_discharge(policy.schedule, session_times(record))

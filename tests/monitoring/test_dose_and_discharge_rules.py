@@ -160,7 +160,8 @@ def test_iv_discharge_is_refused_while_the_infusion_has_no_end(ward):
     ):
         refused = _discharge(ward, record_id, client=client, **body)
         assert refused.status_code == 422
-        assert refused.json()["code"] == "infusion_not_ended"
+        assert refused.json()["code"] == "minimum_monitoring_not_met"
+        assert "no recorded end" in refused.json()["detail"]
     assert not Discharge.objects.exists()
     ended = ward.nurse_client.post(f"/api/v1/monitoring/{record_id}/doses/{dose_id}/infusion-end/", {}, format="json")
     assert ended.status_code == 200
