@@ -17,8 +17,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 # flush or broker queue never touches another's.
 _redis_base = env("REDIS_URL", default="redis://127.0.0.1:6379/15").rsplit("/", 1)[0]
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-# TEST_REDIS_DB pins one database, for several suites run side by side on one machine.
-REDIS_URL = f"{_redis_base}/{env.int('TEST_REDIS_DB', default=15 - int(_worker or 0) % 12)}"
+# TEST_REDIS_DB moves the range down (TEST_REDIS_DB, TEST_REDIS_DB - 1, ...), for several suites
+# run side by side on one machine; each worker still has a database of its own.
+REDIS_URL = f"{_redis_base}/{(env.int('TEST_REDIS_DB', default=15) - int(_worker or 0)) % 16}"
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2, "socket_timeout": 5}
