@@ -149,6 +149,8 @@ class ClinicAdmin(ClinicScopedAdmin):
             "Messages and links",
             {
                 "fields": [
+                    "language",
+                    "message_name",
                     "reminder_hours_before",
                     "booking_confirmation_delay_minutes",
                     "quiet_hours_start",

@@ -18,6 +18,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
+from clinic.messaging.discreet import treatment_words_in
+
 from .access import Role
 
 
@@ -111,6 +113,14 @@ class Clinic(TimeStamped):
         default=default_language,
         help_text=_("The language of the clinic's patient pages and of the messages its patients receive."),
     )
+    message_name = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text=_(
+            "The name patients see in messages and on their form pages, when it should differ from the "
+            "clinic's name: it must not name a drug, treatment or diagnosis (messages are discreet)."
+        ),
+    )
 
     # Reminder and survey settings (used by the notification outbox).
     reminder_hours_before = models.JSONField(
@@ -148,6 +158,26 @@ class Clinic(TimeStamped):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+    @property
+    def patient_facing_name(self) -> str:
+        """The name on everything a patient receives or opens: ``message_name`` if set, else ``name``."""
+        return self.message_name.strip() or self.name
+
+    def clean(self) -> None:
+        # A lock screen showing "Riverside Ketamine Center: your appointment..." breaks the discreet
+        # rule as surely as a template naming the drug would.
+        if words := treatment_words_in(self.patient_facing_name):
+            field = "message_name" if self.message_name.strip() else "name"
+            raise ValidationError(
+                {
+                    field: _(
+                        "Patients see this name in their messages, which must not name a drug, treatment "
+                        "or diagnosis (found: %(words)s). Set message_name to a discreet name."
+                    )
+                    % {"words": ", ".join(words)}
+                }
+            )
 
 
 class OpeningHours(models.Model):

@@ -151,7 +151,7 @@ def _context(message: OutboundMessage, invitation: FormInvitation) -> dict | Non
     clinic = invitation.clinic
     expires = timezone.localtime(invitation.expires_at, clinic.tz)
     return {
-        "clinic_name": clinic.name,
+        "clinic_name": clinic.patient_facing_name,
         "clinic_phone": str(clinic.phone or ""),
         "first_name": invitation.patient.first_name,
         "expires": formats.date_format(expires, "l j F"),

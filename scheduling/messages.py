@@ -164,7 +164,7 @@ def _when(moment: dt.datetime, tz) -> str:
 def _appointment_context(message: OutboundMessage, session: Session) -> dict:
     clinic = session.clinic
     return {
-        "clinic_name": clinic.name,
+        "clinic_name": clinic.patient_facing_name,
         "clinic_phone": str(clinic.phone or ""),
         "clinic_address": ", ".join(p for p in (clinic.address_line1, clinic.city) if p),
         "when": _when(session.starts_at, clinic.tz),
@@ -182,6 +182,7 @@ _MESSAGE_COLUMNS = (
     "status",
     "starts_at",
     "clinic__name",
+    "clinic__message_name",
     "clinic__phone",
     "clinic__address_line1",
     "clinic__city",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
@@ -180,6 +181,8 @@ class ClinicOutputSerializer(serializers.ModelSerializer):
             "slot_step_minutes",
             "crisis_resources",
             "pcl5_provisional_cutoff",
+            "language",
+            "message_name",
         ]
         read_only_fields = fields
 
@@ -211,6 +214,8 @@ class ClinicUpdateSerializer(StrictSerializer):
     slot_step_minutes = serializers.IntegerField(min_value=5, max_value=120)
     crisis_resources = serializers.CharField(max_length=2000)
     pcl5_provisional_cutoff = serializers.IntegerField(min_value=31, max_value=33)
+    language = serializers.ChoiceField(choices=settings.LANGUAGES)
+    message_name = serializers.CharField(max_length=200, allow_blank=True)
 
 
 # --- rooms ----------------------------------------------------------------------------------------

@@ -40,6 +40,8 @@ CLINIC_EDITABLE_FIELDS = (
     "slot_step_minutes",
     "crisis_resources",
     "pcl5_provisional_cutoff",
+    "language",
+    "message_name",
 )
 
 DEFAULT_OPENING_HOURS = [(weekday, dt.time(8, 0), dt.time(18, 0)) for weekday in range(5)]
@@ -147,12 +149,13 @@ def clinic_bootstrap(
     admin_password: str,
     admin_email: str = "",
     phone: str = "",
+    message_name: str = "",
 ) -> tuple[Clinic, StaffMember]:
     """Create a clinic, default weekday hours (08:00-18:00) and its first administrator.
 
     What an operator runs on a new deployment (``manage.py bootstrap_clinic``).
     """
-    clinic = Clinic(name=name, timezone=timezone, phone=phone)
+    clinic = Clinic(name=name, timezone=timezone, phone=phone, message_name=message_name)
     full_clean_or_invalid(clinic)
     clinic.save()
     OpeningHours.objects.bulk_create(

@@ -71,7 +71,7 @@ def clinic_context(clinic: Clinic | None) -> dict[str, Any]:
         return {"clinic_name": "", "phone_display": "", "phone_tel": ""}
     phone = clinic.phone
     return {
-        "clinic_name": clinic.name,
+        "clinic_name": clinic.patient_facing_name,
         "phone_display": phone.as_national if phone else "",
         "phone_tel": phone.as_e164 if phone else "",
     }

@@ -16,6 +16,12 @@ class Command(BaseCommand):
         parser.add_argument("--admin-password", required=True)
         parser.add_argument("--admin-email", default="")
         parser.add_argument("--phone", default="")
+        parser.add_argument(
+            "--message-name",
+            default="",
+            help="The name patients see in messages, when the clinic's name names a treatment "
+            "(required then: messages are discreet).",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -26,6 +32,7 @@ class Command(BaseCommand):
                 admin_password=options["admin_password"],
                 admin_email=options["admin_email"],
                 phone=options["phone"],
+                message_name=options["message_name"],
             )
         except ApplicationError as exc:
             problems = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in exc.errors.items())
