@@ -29,11 +29,16 @@ from django.utils import timezone
 
 from clinic.access import Actor, Perm
 from clinic.errors import InvalidInput
-from clinic.models import Modality
+from clinic.models import Alert, Modality
 from monitoring import thresholds
 from monitoring.models import AdverseEvent, Amendment, Dose, MonitoringRecord, ScaleScore, VitalSign
 
-from .record import ESKETAMINE_DEVICE_MG, MAX_IV_MG_PER_KG, audit
+from .observations import alert_for
+from .policy import policy_for
+from .record import ESKETAMINE_DEVICE_MG, MAX_IV_MG_PER_KG, audit, corrected, latest_per_measurement, reading_of
+
+# How bad a finding is, for "worse than before" (a finding's severity is stored as its value).
+_RANK = {thresholds.Severity.WARNING.value: 1, thresholds.Severity.CRITICAL.value: 2}
 
 VITAL_FIELDS = ("systolic", "diastolic", "heart_rate", "spo2", "respiratory_rate", "temperature_c")
 
@@ -95,10 +100,11 @@ def _decimal(low: Decimal, high: Decimal, places: int, *, nullable: bool = False
             raise BadValue("Must be a number.") from None
         if not number.is_finite():
             raise BadValue("Must be a number.")
-        if number != number.quantize(step):
-            raise BadValue(f"At most {places} decimal place(s).")
+        # The range first: quantizing 1e30 to two places overflows the decimal context.
         if not low <= number <= high:
             raise BadValue(f"Must be between {low} and {high}.")
+        if number != number.quantize(step):
+            raise BadValue(f"At most {places} decimal place(s).")
         return number.quantize(step)
 
     return parse
@@ -323,4 +329,29 @@ def amendment_record(
         amended_by=actor.user,
     )
     audit(actor, record, "amendment", amendment.pk)
+    if target_type == "vital_sign" and field in VITAL_FIELDS:
+        _judge_corrected_reading(record, target)
     return amendment
+
+
+def _judge_corrected_reading(record: MonitoringRecord, reading: VitalSign) -> Alert | None:
+    """A reading corrected into danger alerts as if it had been entered so.
+
+    The gate and discharge read corrected values themselves (``record.corrected``); an alert is
+    raised only when the corrected reading is worse than what was judged when it was entered, so
+    correcting a typo in an already alerting reading does not page the clinicians twice.
+    """
+    gate = policy_for(record.session.treatment_type).thresholds
+    [reading] = corrected(record, [reading])
+    baseline = None
+    if not reading.pre_dose and record.first_dose_at is not None:
+        predose = record.vitals.filter(pre_dose=True, taken_at__lte=record.first_dose_at).order_by("taken_at", "id")
+        baseline = latest_per_measurement(corrected(record, list(predose)))
+    findings = thresholds.evaluate_vitals(reading_of(reading), baseline=baseline, thresholds=gate)
+    before = [
+        f.get("severity") for f in reading.findings if isinstance(f, dict) and f.get("code") != "predose_bp_elevated"
+    ]
+    after = thresholds.worst(findings)
+    if after is None or _RANK.get(after, 0) <= max((_RANK.get(s, 0) for s in before), default=0):
+        return None
+    return alert_for(record, Alert.Kind.VITALS, findings, ("vital_sign", reading.pk))

@@ -32,6 +32,7 @@ from .policy import policy_for, policy_from_layers, policy_layers
 from .record import (
     REQUIRED_MEASUREMENTS,
     audit,
+    corrected,
     ensure_open,
     latest_carrying,
     latest_per_measurement,
@@ -71,7 +72,7 @@ def _criteria(
     the blood pressure the REMS form asks for "before leaving".
     """
     unmet = []
-    readings = list(record.vitals.order_by("taken_at", "id"))
+    readings = corrected(record, list(record.vitals.order_by("taken_at", "id")))
     window = config.discharge_reading_within_minutes
     since = now - dt.timedelta(minutes=window)
     stale: list[str] = []

@@ -26,7 +26,7 @@ from monitoring import thresholds
 from monitoring.models import AdverseEvent, MonitoringRecord, ScaleScore, VitalSign
 
 from .policy import policy_for
-from .record import audit, latest_per_measurement, lock_open, reading_of
+from .record import audit, corrected, latest_per_measurement, lock_open, reading_of
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +60,10 @@ def _check_time(taken_at: dt.datetime, record: MonitoringRecord, now: dt.datetim
     return []
 
 
-def _alert_for(
+def alert_for(
     record: MonitoringRecord, kind: str, findings: list[thresholds.Finding], source: tuple[str, int]
 ) -> Alert | None:
+    """An alert at the worst severity among ``findings`` for the clinicians on duty, or None."""
     worst = thresholds.worst(findings)
     if worst is None:
         return None
@@ -129,7 +130,10 @@ def vitals_record(
         # A reading entered before the dose but dated after it (a dose recorded late) is not a baseline.
         stored = record.vitals.filter(pre_dose=True, taken_at__lte=record.first_dose_at).order_by("taken_at", "id")
         predose = sorted(
-            [*stored.only("record_id", "taken_at", *VITAL_FIELDS), *(row for row in rows if row.pre_dose)],
+            [
+                *corrected(record, list(stored.only("record_id", "taken_at", *VITAL_FIELDS))),
+                *(r for r in rows if r.pre_dose),
+            ],
             key=lambda v: v.taken_at,
         )
         baseline = latest_per_measurement(predose)
@@ -147,7 +151,7 @@ def vitals_record(
     results = []
     for row, findings in evaluated:
         paging = [f for f in findings if f.code != "predose_bp_elevated"]  # the gate finding blocks the dose instead
-        results.append((row, _alert_for(record, Alert.Kind.VITALS, paging, ("vital_sign", row.pk))))
+        results.append((row, alert_for(record, Alert.Kind.VITALS, paging, ("vital_sign", row.pk))))
     audit_record_many(
         actor=actor,
         action=AuditEvent.Action.CREATE,
@@ -203,7 +207,7 @@ def scale_record(
         findings=[f.as_dict() for f in findings],
         recorded_by=actor.user,
     )
-    alert = _alert_for(record, kind, findings, ("scale_score", score.pk))
+    alert = alert_for(record, kind, findings, ("scale_score", score.pk))
     audit(actor, record, "scale_score", score.pk)
     return score, alert
 

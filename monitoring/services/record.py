@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import defaultdict
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from clinic.access import CLINICIAN_ROLES, Actor, Perm, Role
@@ -26,7 +28,7 @@ from clinic.errors import Conflict, InvalidInput, RuleViolation
 from clinic.models import AuditEvent, Modality, StaffMember
 from clinic.services.audit import audit_record
 from monitoring import thresholds
-from monitoring.models import Dose, MonitoringRecord, VitalSign
+from monitoring.models import Amendment, Dose, MonitoringRecord, VitalSign
 from scheduling.models import Session
 from scheduling.services.lifecycle import session_mark_started
 
@@ -63,12 +65,16 @@ PRE_DOSE_FIELDS = (
 def lock_open(record_id: int) -> MonitoringRecord:
     """Lock the record row for a write and refuse if the patient was discharged.
 
-    One statement: the discharge (if any) and the treatment type come along, and only the
-    record row is locked (`of=self`), so a concurrent discharge waits for this write.
+    One statement: the discharge (if any), the treatment type and whether any vital sign was
+    corrected (see ``corrected``) come along, and only the record row is locked (`of=self`), so a
+    concurrent discharge waits for this write.
     """
     record = (
         MonitoringRecord.objects.select_for_update(of=("self",))
         .select_related("session__treatment_type", "discharge")
+        .annotate(
+            has_vital_corrections=Exists(Amendment.objects.filter(record=OuterRef("pk"), target_type="vital_sign"))
+        )
         .get(pk=record_id)
     )
     ensure_open(record)
@@ -163,6 +169,30 @@ def has_bp(v: VitalSign) -> bool:
 def latest_carrying(readings: list[VitalSign], name: str) -> VitalSign | None:
     """The latest of ``readings`` (in time order) that carries ``name``."""
     return next((v for v in reversed(readings) if getattr(v, name) is not None), None)
+
+
+def corrected(record: MonitoringRecord, readings: list[VitalSign]) -> list[VitalSign]:
+    """``readings`` with each measurement as corrected by the record's amendments, in memory only.
+
+    The stored row keeps what was entered (append-only); the pre-dose gate, the rise baseline, the
+    alerts and the discharge criteria judge the value in force, the one the REMS form prints. One
+    query, for the record's vital-sign corrections.
+    """
+    from .amendments import VITAL_FIELDS as MEASUREMENTS  # the amendments module imports this one
+    from .amendments import effective_typed
+
+    # ``lock_open`` says in its own statement whether there are any: then no query at all.
+    if not readings or getattr(record, "has_vital_corrections", True) is False:
+        return readings
+    corrections: dict[int, list[Amendment]] = defaultdict(list)
+    for amendment in Amendment.objects.filter(
+        record_id=record.pk, target_type="vital_sign", field__in=MEASUREMENTS
+    ).order_by("amended_at", "id"):
+        corrections[amendment.target_id].append(amendment)
+    for reading in readings:
+        for field in {a.field for a in corrections.get(reading.pk, ())}:
+            setattr(reading, field, effective_typed(reading, "vital_sign", field, corrections[reading.pk]))
+    return readings
 
 
 def latest_per_measurement(readings: list[VitalSign]) -> thresholds.Reading | None:
@@ -306,7 +336,9 @@ def dose_record(*, actor: Actor, record: MonitoringRecord, data: dict[str, Any])
     if not previous:
         policy = policy_for(record.session.treatment_type)
         # Only readings taken by the time of the dose count as its baseline.
-        predose = list(record.vitals.filter(pre_dose=True, taken_at__lte=administered_at).order_by("taken_at", "id"))
+        predose = corrected(
+            record, list(record.vitals.filter(pre_dose=True, taken_at__lte=administered_at).order_by("taken_at", "id"))
+        )
         refusals = _predose_refusals(record, predose, policy.thresholds)
         hard = [r for r in refusals if not r["override"]]
         soft = [r for r in refusals if r["override"]]
