@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from clinic.access import Actor, Perm
@@ -478,4 +478,15 @@ def board_audit_reads(*, actor: Actor, rows: list[dict]) -> None:
         actor=actor,
         object_type="monitoring_board",
         records=((r["clinic"], r["patient"], r["session"]) for r in rows),
+    )
+
+
+def check_still_missing(*, record_id: int, since: dt.datetime) -> bool:
+    """Whether a missed-check alert opened at ``since`` still stands: no reading was recorded since
+    and the patient is still in the chair. (The alert escalation asks before making it critical;
+    a reading entered late may be dated before the alert, so the entry time counts.)"""
+    return (
+        not MonitoringRecord.objects.filter(pk=record_id)
+        .filter(Q(discharge__isnull=False) | Q(vitals__recorded_at__gte=since) | Q(vitals__taken_at__gte=since))
+        .exists()
     )

@@ -10,7 +10,9 @@ finding does.
 1. A missed vital-sign check (``vitals_overdue``, raised as a warning by the monitoring sweep)
    still unacknowledged ``overdue_minutes`` after it opened becomes **critical**: the alert's
    severity changes (audited) and the clinicians on duty get the usual critical notice. As a
-   critical alert it now also blocks discharge until acknowledged.
+   critical alert it now also blocks discharge until acknowledged. Only while the check is still
+   missing: once a reading was recorded after the warning opened, or the patient was discharged,
+   the warning stays open as the record of a late check but is never escalated.
 2. A **critical** alert still unacknowledged ``second_notice_minutes`` after the clinicians on duty
    were told (after it opened, when nobody could be told) sends a second notice to them and to the
    clinic's prescribers and administrators. The Alert model has no field for an escalation level
@@ -251,7 +253,7 @@ def _lock_open(alert_id: int, **state) -> Alert | None:
 @transaction.atomic
 def _overdue_to_critical(alert_id: int) -> bool:
     alert = _lock_open(alert_id, severity=Alert.Severity.WARNING)
-    if alert is None:
+    if alert is None or not _check_still_missing(alert):
         return False
     alert.severity = Alert.Severity.CRITICAL
     alert.save(update_fields=["severity"])
@@ -263,6 +265,16 @@ def _overdue_to_critical(alert_id: int) -> bool:
     alert_notices_schedule(alert)
     logger.warning("alert.escalated_to_critical", extra={"alert_id": alert.pk, "clinic_id": alert.clinic_id})
     return True
+
+
+def _check_still_missing(alert: Alert) -> bool:
+    """A missed check escalates only while it is missing: once a reading was recorded or the patient
+    was discharged, the warning stays as the record of a late check but pages nobody."""
+    if alert.scope_type != "monitoring_record":
+        return True
+    from monitoring.selectors import check_still_missing  # monitoring builds on clinic, not the reverse
+
+    return check_still_missing(record_id=alert.scope_id, since=alert.opened_at)
 
 
 @transaction.atomic

@@ -41,7 +41,7 @@ SECOND = "alert-escalation:2:"
 
 
 @pytest.fixture
-def ward(request):
+def ward(db, request):
     """The monitoring tests' clinic on a frozen clock, where ``ward.session()`` checks a patient in."""
     return request.getfixturevalue("monitoring_ward")
 
@@ -211,6 +211,42 @@ def test_acknowledging_the_warning_stops_the_escalation(ward, staff, sms_outbox)
     assert alert.severity == "warning"
     assert not _notices(alert.pk).exists()
     assert dispatch().sent == []
+
+
+def test_a_missed_check_taken_late_is_not_escalated(ward, staff, sms_outbox):
+    record_id = _dosed_esketamine_session(ward)
+    _beat(ward, at(9, 50), minutes=6)
+    alert = Alert.objects.get(kind="vitals_overdue", scope_id=record_id)
+    # The nurse takes the reading at 09:58 and dates it 09:52, when she measured; nobody acknowledges.
+    ward.clock.move_to(at(9, 58))
+    late = vitals(ward, record_id, taken_at=at(9, 52).isoformat(), systolic=126, diastolic=82, heart_rate=70, spo2=98)
+    assert late.status_code == 201, late.content
+    assert _beat(ward, at(9, 58), minutes=30) == {}
+    alert.refresh_from_db()
+    assert (alert.severity, alert.is_open) == ("warning", True)  # kept as the record of a late check
+    assert not _notices(alert.pk).exists()
+
+
+def test_a_missed_check_of_a_discharged_patient_is_not_escalated(ward, staff, sms_outbox):
+    from monitoring.models import Discharge
+
+    record_id = _dosed_esketamine_session(ward)
+    _beat(ward, at(9, 50), minutes=6)
+    alert = Alert.objects.get(kind="vitals_overdue", scope_id=record_id)
+    # Discharged (by a prescriber's override, say) while the warning was open: written directly,
+    # since what matters here is only that the record has a discharge.
+    Discharge.objects.create(
+        record_id=record_id,
+        discharged_at=at(9, 57),
+        discharged_by=staff["prescriber"].user,
+        alert_and_oriented=True,
+        able_to_walk=True,
+        escort_present=True,
+        vitals_within_limits=True,
+    )
+    assert alerts_escalate(now=at(10, 30)).to_critical == []
+    alert.refresh_from_db()
+    assert alert.severity == "warning"
 
 
 def test_acknowledging_a_critical_alert_stops_the_second_notice(ward, staff, sms_outbox):
