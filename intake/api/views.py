@@ -164,7 +164,7 @@ class FormView(PatientLinkView):
         return Response(
             s.FormSerializer(
                 {
-                    "clinic": {"name": clinic.name, "phone": str(clinic.phone)},
+                    "clinic": {"name": clinic.patient_facing_name, "phone": str(clinic.phone)},
                     "purpose": invitation.purpose,
                     "expires_at": invitation.expires_at,
                     "questionnaires": [

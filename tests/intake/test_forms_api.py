@@ -253,3 +253,13 @@ def test_other_clinic_cannot_send_a_link_for_my_patient(patient, other_clinic, m
         f"/api/v1/patients/{patient.pk}/intake-invitations/"
     )
     assert response.status_code == 404
+
+
+def test_the_link_shows_the_clinics_discreet_message_name(clinic, front_desk, patient, api_client):
+    type(clinic).objects.filter(pk=clinic.pk).update(name="Harbour Ketamine Clinic", message_name="Harbour Clinic")
+    token = issue(front_desk, patient)
+    assert api_client.get(form(token)).json()["clinic"]["name"] == "Harbour Clinic"
+    page = api_client.get(f"/forms/{token}/")
+    assert page.status_code == 200
+    assert "Harbour Clinic" in page.content.decode()
+    assert "ketamine" not in page.content.decode().lower()
