@@ -17,7 +17,7 @@ from django.db.models import Q
 
 from clinic.access import Actor, Perm
 from clinic.errors import InvalidInput
-from clinic.models import AuditEvent
+from clinic.models import AuditEvent, Clinic
 from clinic.services.audit import audit_record
 from monitoring import schedule, thresholds
 from monitoring.models import MonitoringPolicy
@@ -166,9 +166,10 @@ def policy_update(
 ) -> MonitoringPolicy:
     """Replace the overrides of a clinic (or of one of its treatment types), validated in combination first."""
     actor.require(Perm.SCHEDULING_CONFIGURE, clinic_id)
-    # Writers of the same clinic's stored layers are serialised, so two writes each valid alone
-    # cannot together leave a combination that no one validated.
-    list(MonitoringPolicy.objects.select_for_update().filter(clinic_id=clinic_id).values_list("pk", flat=True))
+    # Writers of the same clinic's layers are serialised on the clinic row (it exists even before
+    # the clinic's first layer does), so two writes each valid alone cannot together leave a
+    # combination that no one validated.
+    Clinic.objects.select_for_update().filter(pk=clinic_id).values_list("pk", flat=True).first()
     errors = policy_errors(
         clinic_id=clinic_id,
         treatment_type=treatment_type,

@@ -176,3 +176,61 @@ def test_one_clinics_unresolvable_policy_does_not_stop_the_sweep(ward, other_war
     )
     assert failure.exc_info is None  # no traceback: its text could carry a patient's values
     # The PHI guard fixture also scans every log line for names, birth dates, emails and phones.
+
+
+# --- two administrators at once --------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_layers_valid_alone_saved_at_once_cannot_both_land(monkeypatch):
+    """Each write validates the combination with the other layers, so the writes must not overlap:
+    validation is slowed down here to make them overlap if they could. One lands, the other is
+    refused, and the stored combination still resolves."""
+    import threading
+    import time
+
+    from django.db import connection
+
+    from monitoring.services import policy as policy_module
+    from tests.factories.clinic import ClinicFactory, StaffMemberFactory
+    from tests.factories.scheduling import TreatmentTypeFactory
+
+    clinic = ClinicFactory()
+    esketamine = TreatmentTypeFactory(
+        clinic=clinic, modality="esketamine_nasal", duration_minutes=140, requires_rems_enrollment=True
+    )
+    actor = Actor.for_user(StaffMemberFactory(clinic=clinic, roles=[Role.CLINIC_ADMIN]).user)
+    validate = policy_module.policy_errors
+
+    def slow_validation(**kwargs):
+        errors = validate(**kwargs)
+        time.sleep(0.3)
+        return errors
+
+    monkeypatch.setattr(policy_module, "policy_errors", slow_validation)
+    writes = {
+        "clinic": {"treatment_type": None, "thresholds_overrides": CLINIC_LAYER},
+        "esketamine": {"treatment_type": esketamine, "thresholds_overrides": {"spo2_critical_below": 92}},
+    }
+    outcomes: dict[str, str] = {}
+    start = threading.Barrier(len(writes))
+
+    def write(name: str) -> None:
+        try:
+            start.wait()
+            policy_update(actor=actor, clinic_id=clinic.pk, **writes[name])
+            outcomes[name] = "saved"
+        except InvalidInput:
+            outcomes[name] = "refused"
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=write, args=(name,)) for name in writes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert sorted(outcomes.values()) == ["refused", "saved"], outcomes
+    assert MonitoringPolicy.objects.filter(clinic=clinic).count() == 1
+    policy_for(esketamine)  # resolves: the stored layers are a combination someone validated
