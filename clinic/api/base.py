@@ -52,4 +52,7 @@ class ActorMixin:
 class ApiViewSet(ActorMixin, viewsets.GenericViewSet):
     """A viewset whose ``required_permissions`` maps each action to a ``clinic.access.Perm``."""
 
+    # Ids are integers: "/patients/abc/" is a 404 from the URL resolver, not a ValueError in a query.
+    lookup_value_regex = r"[0-9]+"
+
     required_permissions: dict = {}

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -102,7 +103,23 @@ def _normalise(exc: Exception) -> Exception:
         return errors.PermissionDenied()
     if isinstance(exc, DjangoValidationError):
         return _from_django_validation_error(exc)
+    if isinstance(exc, OperationalError) and _is_concurrency_abort(exc.__cause__):
+        return errors.Conflict(
+            "Another change to the same records happened at the same moment; nothing was saved. Try again.",
+            code="concurrent_change",
+        )
     return exc
+
+
+def _is_concurrency_abort(cause: BaseException | None) -> bool:
+    """PostgreSQL aborted the transaction to break a deadlock or a serialization conflict (two
+    series locking the same clinicians in opposite orders, say): the request lost a race, which
+    is a 409 to retry, not a server error. The transaction was rolled back whole."""
+    try:
+        from psycopg import errors as pg
+    except ImportError:  # SQLite has no such aborts
+        return False
+    return isinstance(cause, pg.DeadlockDetected | pg.SerializationFailure)
 
 
 def _drf_problem(exc: drf_exceptions.APIException, context: dict[str, Any]) -> tuple[dict, int, dict[str, str]]:

@@ -54,12 +54,21 @@ class ClinicField(serializers.Field):
 class AwareDateTimeField(serializers.DateTimeField):
     """An ISO 8601 date-time that must carry its UTC offset: a bare "10:00" is ambiguous across zones and DST."""
 
-    default_error_messages = {"naive": "Include the UTC offset, e.g. 2027-03-01T10:00:00-05:00."}
+    # Far enough for any real appointment or reading; beyond it, date arithmetic (a window's margin,
+    # a course's twelfth week) would overflow datetime's year 1..9999 and answer a 500.
+    YEARS = (2000, 2200)
+    default_error_messages = {
+        "naive": "Include the UTC offset, e.g. 2027-03-01T10:00:00-05:00.",
+        "year": f"Must be between the years {YEARS[0]} and {YEARS[1]}.",
+    }
 
     def to_internal_value(self, value):
         if isinstance(value, str) and value and not _has_offset(value):
             self.fail("naive")
-        return super().to_internal_value(value)
+        moment = super().to_internal_value(value)
+        if not self.YEARS[0] <= moment.year <= self.YEARS[1]:
+            self.fail("year")
+        return moment
 
 
 def _has_offset(value: str) -> bool:
