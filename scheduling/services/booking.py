@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -120,18 +121,24 @@ def _room(ctx: SchedulingContext, start: dt.datetime, occupied_until: dt.datetim
     return _least_loaded(free_rooms, ctx.load_on(start.astimezone(ctx.tz).date(), attr="room_id"))[0]
 
 
-def _lock_clinician_with_capacity(candidates: list[int], start: dt.datetime, end: dt.datetime) -> int:
+def _lock_clinician_with_capacity(
+    candidates: list[int], start: dt.datetime, end: dt.datetime, exclude_session_ids: Collection[int] = ()
+) -> int:
     """Take the first candidate still under their limit once their row is locked.
 
     The context was read before the lock; a concurrent booking may have used the last place, so
     the count is taken again under the lock (READ COMMITTED sees the other's committed row).
+    Sessions being moved are left out, as in the context: their rows still hold the old times,
+    and a session must not count against its own new time.
     """
     for staff_id in candidates:
         member = StaffMember.objects.select_for_update().get(pk=staff_id)
         overlapping = list(
             Session.objects.filter(
                 clinician_id=staff_id, status__in=Session.ACTIVE, starts_at__lt=end, ends_at__gt=start
-            ).values_list("starts_at", "ends_at")
+            )
+            .exclude(pk__in=list(exclude_session_ids))
+            .values_list("starts_at", "ends_at")
         )
         if availability.max_concurrency(overlapping, start, end) < member.max_concurrent_sessions:
             return staff_id
@@ -155,8 +162,13 @@ def place(
     clinician_id: int | None = None,
     now: dt.datetime | None = None,
     lock: bool = True,
+    exclude_session_ids: Collection[int] = (),
 ) -> Placement:
-    """Choose (or check) room and clinician for a start, raising the first refusal in contract order."""
+    """Choose (or check) room and clinician for a start, raising the first refusal in contract order.
+
+    ``exclude_session_ids`` are the sessions being moved (the ones the context already leaves out):
+    the clinician's recount under the lock leaves them out too.
+    """
     now = now or timezone.now()
     end = start + ctx.duration
     occupied_until = end + ctx.turnover
@@ -169,7 +181,7 @@ def place(
             f"(at least {ctx.treatment_type.min_hours_between} hours apart).",
             code="patient_overlap",
         )
-    clinician = _lock_clinician_with_capacity(clinicians, start, end) if lock else clinicians[0]
+    clinician = _lock_clinician_with_capacity(clinicians, start, end, exclude_session_ids) if lock else clinicians[0]
     return Placement(start, end, occupied_until, room, clinician)
 
 

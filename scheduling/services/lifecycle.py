@@ -172,7 +172,7 @@ def session_reschedule(
         )
         old = {"starts_at": target.starts_at.isoformat(), "room": target.room_id, "clinician": target.clinician_id}
         try:
-            placement = _place_keeping(ctx, start, target, room_id, clinician_id)
+            placement = _place_keeping(ctx, start, target, room_id, clinician_id, moving=still_moving)
             _move(target, placement)
         except BookingRefused as refusal:
             conflicts.append(
@@ -225,20 +225,26 @@ def _move(target: Session, placement) -> None:
         raise refusal from exc
 
 
-def _place_keeping(ctx, start, target: Session, room_id: int | None, clinician_id: int | None):
+def _place_keeping(ctx, start, target: Session, room_id: int | None, clinician_id: int | None, *, moving: set[int]):
     """Prefer the session's current room and clinician; choose again only if they are taken.
 
-    A room or clinician the caller names explicitly is honoured strictly.
+    A room or clinician the caller names explicitly is honoured strictly. ``moving`` are the
+    sessions not yet moved (this one included): their rows still hold the old times, so they
+    must not count against the new ones, in the context or in the clinician's recount.
     """
     if room_id is None or clinician_id is None:
         try:
             return place(
-                ctx, start, room_id=room_id or target.room_id, clinician_id=clinician_id or target.clinician_id
+                ctx,
+                start,
+                room_id=room_id or target.room_id,
+                clinician_id=clinician_id or target.clinician_id,
+                exclude_session_ids=moving,
             )
         except BookingRefused as refusal:
             if refusal.code not in ("room_unavailable", "clinician_unavailable"):
                 raise
-    return place(ctx, start, room_id=room_id, clinician_id=clinician_id)
+    return place(ctx, start, room_id=room_id, clinician_id=clinician_id, exclude_session_ids=moving)
 
 
 @transaction.atomic
