@@ -256,7 +256,8 @@ class AssessmentFilter(filters.FilterSet):
     list=extend_schema(responses={200: s.AssessmentListSerializer(many=True), **problems(400, 401, 403)}),
     retrieve=extend_schema(responses={200: s.AssessmentDetailSerializer, **problems(401, 403, 404)}),
     decision=extend_schema(
-        request=s.DecisionInputSerializer, responses={201: s.DecisionSerializer, **problems(400, 401, 403, 404, 422)}
+        request=s.DecisionInputSerializer,
+        responses={201: s.DecisionSerializer, **problems(400, 401, 403, 404, 409, 422)},
     ),
 )
 @extend_schema(tags=["assessments"])

@@ -1,8 +1,11 @@
 """A prescriber's candidacy decision, and clinician-entered suicide-risk assessments.
 
-Decisions are append-only and the latest governs. Approving a modality the rules refuse
-outright (a label contraindication) is impossible; approving one with relative flags needs a
-written rationale; an approval lapses after the clinic's validity period.
+Decisions are append-only and the latest governs. Only the patient's newest assessment can be
+decided: an older one is superseded (409 ``assessment_superseded``), because its answers may hide
+what the newer intake revealed. Approving a modality the rules refuse outright (a label
+contraindication) is impossible; approving one with relative flags needs a written rationale; an
+approval lapses after the clinic's validity period, and loses any modality a newer intake rules
+out (see ``candidacy_refresh``).
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from clinic.access import Actor, Perm
-from clinic.errors import InvalidInput, RuleViolation
+from clinic.errors import Conflict, InvalidInput, RuleViolation
 from clinic.models import Alert, AuditEvent, Modality, Patient
 from clinic.services.alerts import alert_raise
 from clinic.services.audit import audit_record
 from intake.candidacy import Severity
 from intake.models import Assessment, CandidacyDecision, RiskAssessment
 
-from .invitations import candidacy_refresh
+from .invitations import candidacy_refresh, newer_assessments
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +48,17 @@ def assessment_decide(
     *, actor: Actor, assessment: Assessment, decision: str, modalities: list[str], rationale: str
 ) -> CandidacyDecision:
     actor.require(Perm.ASSESSMENT_DECIDE, assessment.clinic_id)
-    assessment = Assessment.objects.select_for_update().select_related("clinic", "patient").get(pk=assessment.pk)
+    assessment = Assessment.objects.select_for_update().select_related("clinic").get(pk=assessment.pk)
+    # Locked like form_submit locks it, so a newer intake cannot slip in between this check and the write.
+    assessment.patient = Patient.objects.select_for_update().get(pk=assessment.patient_id)
+    newer = newer_assessments(assessment).first()
+    if newer is not None:
+        raise Conflict(
+            f"Assessment {assessment.pk} is superseded by the patient's newer intake, assessment {newer.pk} "
+            f"(submitted {newer.submitted_at.isoformat()}): decide on that one.",
+            code="assessment_superseded",
+            extra={"superseded_by": newer.pk},
+        )
     rationale = (rationale or "").strip()
     modalities = sorted(set(modalities))
     now = timezone.now()

@@ -1,8 +1,9 @@
 """What a patient does through a link: save drafts, then submit everything at once.
 
 Submitting validates every questionnaire, scores the instruments, evaluates candidacy (for an
-intake), opens a risk alert when an answer signals suicide risk, and freezes the answers, all
-in one transaction: either the whole intake is stored and assessed, or nothing changes.
+intake), opens a risk alert when an answer signals suicide risk, freezes the answers, and
+withdraws any approved modality the new intake rules out, all in one transaction: either the
+whole intake is stored and assessed, or nothing changes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinic.errors import Conflict, Gone, InvalidInput
-from clinic.models import Alert, AuditEvent, Patient
+from clinic.models import Alert, AuditEvent, CandidacyStatus, Patient
 from clinic.services.alerts import alert_raise
 from clinic.services.audit import audit_record
 from intake import candidacy, engine, scoring
@@ -169,10 +170,13 @@ def form_submit(*, invitation: FormInvitation) -> SubmitResult:
 
     assessment = None
     if invitation.purpose == FormInvitation.Purpose.INTAKE:
+        # The patient row lock (also taken by a decision and by booking) serialises this intake
+        # with a prescriber deciding and with front desk booking on the old status.
+        patient = Patient.objects.select_for_update().get(pk=patient.pk)
         assessment = _assess(invitation, patient, cleaned, scores, now)
     risk = _raise_risk_alert(invitation, patient, cleaned, scores)
     if invitation.purpose == FormInvitation.Purpose.INTAKE:
-        candidacy_refresh(patient=patient)
+        _refresh_candidacy_after_intake(patient, assessment)
     logger.info("form.submitted", extra={"invitation_id": invitation.pk, "risk": risk})
     return SubmitResult(
         invitation=invitation,
@@ -214,6 +218,37 @@ def _assess(
         patient_id=patient.pk,
     )
     return assessment
+
+
+def _refresh_candidacy_after_intake(patient: Patient, assessment: Assessment) -> None:
+    """Recompute the candidacy status; audit any approved modality the new intake rules out.
+
+    ``candidacy_refresh`` withdraws a modality an older approval named once a newer assessment
+    finds it ``not_eligible``; that change to what front desk may book is recorded here, in the
+    submit's transaction, as a system update of the patient.
+    """
+    fields = ("candidacy_status", "candidacy_modalities", "candidacy_expires_at")
+    before = {name: getattr(patient, name) for name in fields}
+    candidacy_refresh(patient=patient)
+    withdrawn = before["candidacy_status"] == CandidacyStatus.APPROVED and set(before["candidacy_modalities"]) - set(
+        patient.candidacy_modalities
+    )
+    if not withdrawn:
+        return
+    audit_record(
+        actor=None,
+        actor_kind=AuditEvent.ActorKind.SYSTEM,
+        action=AuditEvent.Action.UPDATE,
+        object_type="patient",
+        object_id=patient.pk,
+        clinic_id=patient.clinic_id,
+        patient_id=patient.pk,
+        changed_fields=[name for name in fields if getattr(patient, name) != before[name]],
+    )
+    logger.info(
+        "candidacy.approval_withdrawn",
+        extra={"patient_id": patient.pk, "assessment_id": assessment.pk, "withdrawn": len(withdrawn)},
+    )
 
 
 def _raise_risk_alert(invitation: FormInvitation, patient: Patient, cleaned: dict, scores: dict) -> bool:

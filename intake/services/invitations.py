@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from clinic.access import Actor, Perm
@@ -20,6 +21,7 @@ from clinic.models import AuditEvent, CandidacyStatus, Patient
 from clinic.services.audit import audit_record
 from clinic.tokens import new_token
 from intake import engine
+from intake.candidacy import Recommendation
 from intake.models import (
     Assessment,
     CandidacyDecision,
@@ -142,6 +144,9 @@ def intake_invitation_issue(*, actor: Actor, patient: Patient) -> IssuedLink:
 @transaction.atomic
 def invitation_revoke(*, actor: Actor, invitation: FormInvitation) -> FormInvitation:
     actor.require(Perm.INTAKE_INVITE, invitation.clinic_id)
+    # Re-read under the row lock that form_submit also takes: the caller's copy may predate a
+    # submit, and a submitted intake must never be marked revoked.
+    invitation = FormInvitation.objects.select_for_update().select_related("patient").get(pk=invitation.pk)
     if invitation.submitted_at is not None:
         raise Conflict("This link was already used.", code="already_submitted")
     if invitation.revoked_at is None:
@@ -162,18 +167,60 @@ def invitation_revoke(*, actor: Actor, invitation: FormInvitation) -> FormInvita
 
 def governing_decision(patient_id: int) -> CandidacyDecision | None:
     """The patient's most recent decision: it governs until a newer one is made."""
-    return CandidacyDecision.objects.filter(assessment__patient_id=patient_id).order_by("-decided_at", "-id").first()
+    return (
+        CandidacyDecision.objects.filter(assessment__patient_id=patient_id)
+        .select_related("assessment")
+        .order_by("-decided_at", "-id")
+        .first()
+    )
+
+
+def newer_assessments(assessment: Assessment) -> QuerySet[Assessment]:
+    """The patient's assessments submitted after this one, newest first."""
+    return (
+        Assessment.objects.filter(patient_id=assessment.patient_id)
+        .filter(
+            Q(submitted_at__gt=assessment.submitted_at) | Q(submitted_at=assessment.submitted_at, pk__gt=assessment.pk)
+        )
+        .order_by("-submitted_at", "-id")
+    )
+
+
+def ruled_out_since(assessment: Assessment) -> set[str]:
+    """Modalities that an assessment newer than this one found ``not_eligible`` (an absolute stop).
+
+    Once a later intake reveals a contraindication, an approval made on an older intake no longer
+    covers that modality, even if a still later intake omits it again: only a prescriber's new
+    decision, on the newest assessment, can approve it again.
+    """
+    ruled_out: set[str] = set()
+    for results in newer_assessments(assessment).values_list("modality_results", flat=True):
+        ruled_out.update(
+            modality
+            for modality, result in results.items()
+            if result.get("recommendation") == Recommendation.NOT_ELIGIBLE
+        )
+    return ruled_out
 
 
 def candidacy_refresh(*, patient: Patient, now: dt.datetime | None = None) -> None:
     """Recompute the patient's candidacy status from links, assessments and decisions.
 
-    A valid approval governs even while a re-assessment is under way; otherwise an open intake
-    link shows its progress, an undecided assessment reads "submitted", and the latest decision
-    speaks. "Expired" is derived when read (``Patient.candidacy_status_now``).
+    A valid approval governs even while a re-assessment is under way, but only for the modalities
+    no newer assessment rules out: a label contraindication revealed by a later intake withdraws
+    that modality at once (``ruled_out_since``). Modalities the newer intake still allows, even
+    with relative flags, keep their approval until it expires or a prescriber decides on the new
+    assessment; the new assessment waits in the review queue meanwhile. When nothing approved is
+    left, the status falls through to the rest: an open intake link shows its progress, an
+    undecided assessment reads "submitted", and the latest decision speaks. "Expired" is derived
+    when read (``Patient.candidacy_status_now``).
     """
     now = now or timezone.now()
     decision = governing_decision(patient.pk)
+    approved_modalities: list[str] = []
+    if decision is not None and decision.decision == CandidacyDecision.Decision.APPROVED:
+        ruled_out = ruled_out_since(decision.assessment)
+        approved_modalities = [m for m in decision.modalities if m not in ruled_out]
     latest_assessment = Assessment.objects.filter(patient=patient).order_by("-submitted_at", "-id").first()
     open_intake = (
         FormInvitation.objects.filter(
@@ -188,13 +235,13 @@ def candidacy_refresh(*, patient: Patient, now: dt.datetime | None = None) -> No
     )
     status, modalities, expires_at = CandidacyStatus.NOT_STARTED, [], None
     approval_valid = (
-        decision is not None
-        and decision.decision == CandidacyDecision.Decision.APPROVED
+        bool(approved_modalities)
+        and decision is not None
         and decision.expires_at is not None
         and decision.expires_at > now
     )
     if approval_valid:
-        status, modalities, expires_at = CandidacyStatus.APPROVED, decision.modalities, decision.expires_at
+        status, modalities, expires_at = CandidacyStatus.APPROVED, approved_modalities, decision.expires_at
     elif open_intake is not None and (
         latest_assessment is None or open_intake.created_at > latest_assessment.submitted_at
     ):
@@ -204,7 +251,11 @@ def candidacy_refresh(*, patient: Patient, now: dt.datetime | None = None) -> No
     elif decision is not None:
         status = decision.decision
         if decision.decision == CandidacyDecision.Decision.APPROVED:
-            modalities, expires_at = decision.modalities, decision.expires_at
+            if approved_modalities:
+                modalities, expires_at = approved_modalities, decision.expires_at
+            else:
+                # Every approved modality was ruled out since: nothing stands until a new decision.
+                status = CandidacyStatus.SUBMITTED
     Patient.objects.filter(pk=patient.pk).update(
         candidacy_status=status, candidacy_modalities=modalities, candidacy_expires_at=expires_at
     )
