@@ -19,8 +19,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic.access import Actor, Perm
-from clinic.errors import Conflict, RuleViolation
-from clinic.models import AuditEvent, CandidacyStatus, Modality, Patient, StaffMember
+from clinic.errors import Conflict, NotFound, RuleViolation
+from clinic.models import AuditEvent, CandidacyStatus, Modality, Patient, Room, StaffMember
 from clinic.services.audit import audit_record
 from scheduling import availability
 from scheduling.messages import session_messages_schedule
@@ -88,6 +88,14 @@ def _least_loaded(ids: list[int], load: dict[int, int]) -> list[int]:
     return sorted(ids, key=lambda pk: (load.get(pk, 0), pk))
 
 
+def _refuse_unknown(model, pk: int, ctx: SchedulingContext, name: str) -> None:
+    """A requested room or clinician that is not this clinic's at all is a 404, like any other
+    clinic's object; one of this clinic's that cannot take the session is the contract's 409.
+    (Only on this refusal path: a booking naming a suitable room costs no extra query.)"""
+    if not model.objects.filter(pk=pk, clinic_id=ctx.clinic.pk).exists():
+        raise NotFound(f"No such {name} at this clinic.")
+
+
 def _clinician_candidates(
     ctx: SchedulingContext, start: dt.datetime, end: dt.datetime, requested: int | None
 ) -> list[int]:
@@ -98,6 +106,8 @@ def _clinician_candidates(
         )
 
     if requested is not None:
+        if requested not in ctx.clinician_inputs:
+            _refuse_unknown(StaffMember, requested, ctx, "clinician")
         if requested not in ctx.clinician_inputs or not fits(requested):
             raise BookingRefused("That clinician is not available or is at their limit.", code="clinician_unavailable")
         return [requested]
@@ -112,6 +122,8 @@ def _room(ctx: SchedulingContext, start: dt.datetime, occupied_until: dt.datetim
         return availability.room_is_free(ctx.room_inputs[room_id], start, occupied_until)
 
     if requested is not None:
+        if requested not in ctx.room_inputs:
+            _refuse_unknown(Room, requested, ctx, "room")
         if requested not in ctx.room_inputs or not free(requested):
             raise BookingRefused("That room is busy or not equipped for this treatment.", code="room_unavailable")
         return requested

@@ -63,3 +63,17 @@ def test_a_booking_that_lost_a_deadlock_is_a_409_to_retry_and_saves_nothing(worl
         pytest.raises(OperationalError),
     ):
         book(world.front_desk, world, world.iv, local(2027, 3, 2, 10) + dt.timedelta(days=1))
+
+
+def test_another_clinics_room_or_clinician_is_a_404_and_an_unsuitable_one_of_ours_a_409(world, other_clinic):
+    from tests.factories.clinic import RoomFactory
+    from tests.factories.scheduling import ClinicianFactory
+
+    theirs_room, theirs_nurse = RoomFactory(clinic=other_clinic), ClinicianFactory(clinic=other_clinic)
+    start = local(2027, 3, 2, 10)
+    assert book(world.front_desk, world, world.iv, start, room=theirs_room.pk).status_code == 404
+    assert book(world.front_desk, world, world.iv, start, clinician=theirs_nurse.pk).status_code == 404
+    assert book(world.front_desk, world, world.iv, start, room=987654).status_code == 404
+    spravato_only = RoomFactory(clinic=world.clinic, modalities=["esketamine_nasal"])
+    assert book(world.front_desk, world, world.iv, start, room=spravato_only.pk).json()["code"] == "room_unavailable"
+    assert not Session.objects.exists()
