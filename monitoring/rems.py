@@ -97,6 +97,7 @@ class FormInput:
     patient_birthdate: dt.date | None
     patient_sex: str
     rems_patient_id: str
+    rems_enrollment_confirmed: bool
     first_treatment: bool
     benzodiazepines: bool
     sedative_hypnotics: bool
@@ -201,7 +202,9 @@ def build(data: FormInput) -> RemsForm:
         "patient_birthdate": data.patient_birthdate.isoformat() if data.patient_birthdate else None,
         "patient_sex": data.patient_sex or None,
         "rems_patient_id": data.rems_patient_id or None,
-        "enrolled_in_rems": _yes_no(bool(data.rems_patient_id)),
+        # Enrollment is what the nurse confirmed at the pre-dose checks (the dose gate requires it),
+        # not merely that an id is on file.
+        "enrolled_in_rems": _yes_no(data.rems_enrollment_confirmed and bool(data.rems_patient_id)),
         "first_treatment": _yes_no(data.first_treatment),
         "concomitant_benzodiazepines": _yes_no(data.benzodiazepines),
         "concomitant_non_benzodiazepine_sedative_hypnotics": _yes_no(data.sedative_hypnotics),

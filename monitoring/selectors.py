@@ -306,6 +306,11 @@ def rems_form(record: MonitoringRecord) -> rems.RemsForm:
     # The form asks about the drug's effects: a pre-dose score (critical or not) is not one.
     sedation = [
         f"MOAA/S {value(s, 'scale_score', 'value')} at {timezone.localtime(s.taken_at, clinic.tz):%H:%M}"
+        + (
+            " (no pre-dose MOAA/S: clinician to confirm)"
+            if any(f.get("code") == "sedation_review" for f in s.findings)
+            else ""
+        )
         for s in record.scales.all()
         if s.scale == "moaas" and s.findings and not s.pre_dose
     ]
@@ -340,6 +345,7 @@ def rems_form(record: MonitoringRecord) -> rems.RemsForm:
             patient_birthdate=patient.date_of_birth,
             patient_sex=patient.get_sex_at_birth_display(),
             rems_patient_id=patient.rems_patient_id,
+            rems_enrollment_confirmed=record.rems_enrollment_confirmed,
             first_treatment=bool(value(record, "monitoring_record", "first_rems_treatment")),
             benzodiazepines=bool(value(record, "monitoring_record", "benzodiazepines")),
             sedative_hypnotics=bool(value(record, "monitoring_record", "sedative_hypnotics")),
@@ -371,7 +377,14 @@ def rems_forms_due(*, actor: Actor) -> QuerySet[MonitoringRecord]:
     """Esketamine sessions that ended and whose form is not yet marked submitted, oldest first."""
     return (
         record_queryset(actor=actor)
-        .filter(modality=Modality.ESKETAMINE_NASAL, discharge__isnull=False, rems_submission__isnull=True)
+        # A session discharged before any dose (the patient left, the BP gate refused) has no
+        # form to send: the REMS form is about a treatment session.
+        .filter(
+            modality=Modality.ESKETAMINE_NASAL,
+            discharge__isnull=False,
+            first_dose_at__isnull=False,
+            rems_submission__isnull=True,
+        )
         .select_related("patient", "session", "clinic", "discharge")
         .order_by("discharge__discharged_at", "id")
     )
@@ -439,7 +452,7 @@ def board(*, actor: Actor, now: dt.datetime | None = None) -> list[dict[str, Any
             config = configs[s.treatment_type_id]
             times = session_times(record)
             checks = schedule.expected_checks(config, times, [v.taken_at for v in record.vitals.all()], now=now)
-            upcoming = schedule.next_due(checks)
+            upcoming = schedule.next_due(checks, now=now)
             earliest = schedule.earliest_discharge(config, times)
             row.update(
                 phase=_phase(record, times, earliest, now),

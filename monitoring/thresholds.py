@@ -625,6 +625,33 @@ def evaluate_moaas(score: int, *, baseline: int | None, thresholds: Thresholds =
     return []
 
 
+MOAAS_FULLY_ALERT = 5  # "responds readily to name spoken in normal tone"
+
+
+def moaas_without_baseline(score: int) -> list[Finding]:
+    """A post-dose MOAA/S below 5 when no pre-dose score was taken: ``sedation_review`` (warning).
+
+    As for CADSS without a baseline: the drop the label defines cannot be shown, but 5 is the
+    awake norm, so a lower score after the dose asks a clinician to judge instead of passing in
+    silence (the REMS form's sedation question would otherwise read "N"). The absolute levels
+    (0, at or below the critical limit) are :func:`evaluate_moaas`'s and come first.
+    """
+    _check_scale(score, MOAAS_RANGE, "The MOAA/S score")
+    if score >= MOAAS_FULLY_ALERT:
+        return []
+    return [
+        Finding(
+            "sedation_review",
+            Severity.WARNING,
+            "moaas",
+            score,
+            MOAAS_FULLY_ALERT,
+            f"MOAA/S {score} after the dose, with no pre-dose score to compare: below 5 (fully alert); "
+            "a clinician should judge whether this is sedation.",
+        )
+    ]
+
+
 def evaluate_cadss(total: int, *, baseline: int | None, thresholds: Thresholds = DEFAULTS) -> list[Finding]:
     """Dissociation on the CADSS total (0-92): at most one finding.
 

@@ -167,6 +167,62 @@ SCALE_RULES = {
 }
 
 
+def _scale_baseline(record: MonitoringRecord, scale: str) -> int | None:
+    """The latest score of ``scale`` taken before the first dose (by time: a dose charted late
+    makes earlier-entered scores post-dose, see ``reclassify_after_first_dose``)."""
+    return (
+        record.scales.filter(scale=scale, taken_at__lte=record.first_dose_at)
+        .order_by("-taken_at", "-id")
+        .values_list("value", flat=True)
+        .first()
+    )
+
+
+def judge_scale(
+    scale: str, value: int, *, baseline: int | None, pre_dose: bool, gate: thresholds.Thresholds
+) -> list[thresholds.Finding]:
+    """The findings of one scale score. Raises ``ValueError`` for a value outside the scale."""
+    evaluate, _ = SCALE_RULES[scale]
+    if pre_dose and scale == ScaleScore.Scale.CADSS:
+        thresholds.evaluate_cadss(value, baseline=None, thresholds=gate)  # range check only
+        return []  # a pre-dose CADSS is the baseline itself: nothing to compare it with yet
+    # Pre-dose, only the absolute MOAA/S levels apply (no drop from a baseline can be shown): a
+    # patient who scores 0-2 before any drug is critical all the same.
+    findings = evaluate(value, baseline=None if pre_dose else baseline, thresholds=gate)
+    if not findings and not pre_dose and baseline is None and scale == ScaleScore.Scale.MOAAS:
+        findings = thresholds.moaas_without_baseline(value)
+    return findings
+
+
+def reclassify_after_first_dose(record: MonitoringRecord) -> list[Alert]:
+    """Readings entered before the first dose was charted but taken after it are post-dose.
+
+    A nurse may chart the first device late, dated back to when it was used; the readings and
+    scores entered in between were saved as pre-dose. They are judged again as what they are:
+    post-dose, against the pre-dose baseline, alerting like any post-dose reading, and they no
+    longer count as the baseline or as "BP before dosing" on the REMS form. Only the system's
+    classification (``pre_dose`` and ``findings``) changes; the measured values never do.
+    """
+    first = record.first_dose_at
+    gate = policy_for(record.session.treatment_type).thresholds
+    alerts = []
+    late_vitals = list(record.vitals.filter(pre_dose=True, taken_at__gt=first).order_by("taken_at", "id"))
+    if late_vitals:
+        before = record.vitals.filter(pre_dose=True, taken_at__lte=first).order_by("taken_at", "id")
+        baseline = latest_per_measurement(corrected(record, list(before)))
+        for row in corrected(record, late_vitals):  # corrected in memory: never saved, only judged
+            findings = thresholds.evaluate_vitals(reading_of(row), baseline=baseline, thresholds=gate)
+            VitalSign.objects.filter(pk=row.pk).update(pre_dose=False, findings=[f.as_dict() for f in findings])
+            alerts.append(alert_for(record, Alert.Kind.VITALS, findings, ("vital_sign", row.pk)))
+    for score in record.scales.filter(pre_dose=True, taken_at__gt=first).order_by("taken_at", "id"):
+        findings = judge_scale(
+            score.scale, score.value, baseline=_scale_baseline(record, score.scale), pre_dose=False, gate=gate
+        )
+        ScaleScore.objects.filter(pk=score.pk).update(pre_dose=False, findings=[f.as_dict() for f in findings])
+        alerts.append(alert_for(record, SCALE_RULES[score.scale][1], findings, ("scale_score", score.pk)))
+    return [alert for alert in alerts if alert is not None]
+
+
 @transaction.atomic
 def scale_record(
     *, actor: Actor, record: MonitoringRecord, scale: str, value: int, taken_at: dt.datetime | None = None
@@ -177,25 +233,16 @@ def scale_record(
     taken_at = taken_at or now
     if time_errors := _check_time(taken_at, record, now):
         raise InvalidInput(errors={"taken_at": time_errors})
-    evaluate, kind = SCALE_RULES[scale]
+    _, kind = SCALE_RULES[scale]
     pre_dose = record.first_dose_at is None or taken_at < record.first_dose_at
-    baseline = (
-        record.scales.filter(scale=scale, pre_dose=True)
-        .order_by("-taken_at", "-id")
-        .values_list("value", flat=True)
-        .first()
-    )
     try:
-        if pre_dose and scale == ScaleScore.Scale.CADSS:
-            findings = []  # a pre-dose CADSS is the baseline itself: nothing to compare it with yet
-        else:
-            # Pre-dose, only the absolute MOAA/S levels apply (no drop from a baseline can be
-            # shown): a patient who scores 0-2 before any drug is critical all the same.
-            findings = evaluate(
-                value,
-                baseline=None if pre_dose else baseline,
-                thresholds=policy_for(record.session.treatment_type).thresholds,
-            )
+        findings = judge_scale(
+            scale,
+            value,
+            baseline=None if pre_dose else _scale_baseline(record, scale),
+            pre_dose=pre_dose,
+            gate=policy_for(record.session.treatment_type).thresholds,
+        )
     except ValueError as exc:
         raise InvalidInput(errors={"value": [str(exc)]}) from exc
     score = ScaleScore.objects.create(

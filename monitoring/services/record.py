@@ -374,6 +374,9 @@ def dose_record(*, actor: Actor, record: MonitoringRecord, data: dict[str, Any])
         record.first_dose_at = administered_at
         record.save(update_fields=["first_dose_at"])
         session_mark_started(actor=actor, session=record.session, at=administered_at)
+        from .observations import reclassify_after_first_dose  # observations imports this module
+
+        reclassify_after_first_dose(record)
     audit(actor, record, "dose", dose.pk)
     logger.info("monitoring.dose", extra={"record_id": record.pk, "dose_id": dose.pk, "overridden": overridden})
     return dose

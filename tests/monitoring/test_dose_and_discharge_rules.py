@@ -255,27 +255,37 @@ def test_the_rems_queue_costs_the_same_queries_for_one_form_or_six(ward, django_
     from tests.factories.clinic import PatientFactory
     from tests.scheduling.helpers import approve
 
-    def left_before_dosing(hour: int, patients: list) -> None:
-        """Sessions at ``hour`` in separate chairs, each patient leaving before any dose."""
+    def treated_and_sent_on(hour: int, patients: list) -> None:
+        """Sessions at ``hour`` in separate chairs, each patient dosed and then sent on (say, to the
+        ED) by a prescriber's override: each leaves a form to send."""
         ward.clock.move_to(at(hour - 1, 55))
         sessions = [ward.session(start=at(hour), patient=patient) for patient in patients]
         ward.clock.move_to(at(hour))
         for session in sessions:
             record_id = open_record(ward, session)
             vitals(ward, record_id, **NORMAL)
-            assert _discharge(ward, record_id).status_code == 201
+            assert dose(ward, record_id).status_code == 201
+            sent_on = _discharge(ward, record_id, client=ward.prescriber_client, override_reason="Sent to the ED.")
+            assert sent_on.status_code == 201, sent_on.content
 
     def new_patients(n: int) -> list:
         return [approve(PatientFactory(clinic=ward.clinic)) for _ in range(n)]
 
-    left_before_dosing(9, [ward.patient])
+    treated_and_sent_on(9, [ward.patient])
     with CaptureQueriesContext(connection) as one:
         assert len(ward.nurse_client.get("/api/v1/monitoring/rems-forms/").json()) == 1
     one_form = len(one)  # now: the captured list is read from the connection's log, which later requests reset
     assert one_form > 0
     ward.clock.move_to(at(8, 55))  # the other two chairs at 09:00, then all three at 12:00
-    left_before_dosing(9, new_patients(2))
-    left_before_dosing(12, new_patients(3))
+    treated_and_sent_on(9, new_patients(2))
+    treated_and_sent_on(12, new_patients(3))
     with django_assert_max_num_queries(one_form):
         rows = ward.nurse_client.get("/api/v1/monitoring/rems-forms/").json()
     assert len(rows) == 6
+
+
+def test_a_patient_who_left_before_any_dose_leaves_no_rems_form_to_send(ward):
+    record_id = _opened(ward)  # esketamine, pre-dose reading taken; the patient then declines
+    left = _discharge(ward, record_id)
+    assert left.status_code == 201, left.content
+    assert ward.nurse_client.get("/api/v1/monitoring/rems-forms/").json() == []

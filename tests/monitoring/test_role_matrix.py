@@ -47,9 +47,14 @@ def _opened(w: Ward) -> int:
 
 
 def _discharged(w: Ward) -> int:
-    """An esketamine patient who left before any dose (no 2-hour rule applies, the form is still due)."""
+    """An esketamine patient dosed and sent on early by a prescriber's override: the form is due."""
     record_id = _opened(w)
-    response = w.nurse_client.post(f"/api/v1/monitoring/{record_id}/discharge/", DISCHARGE, format="json")
+    assert dose(w, record_id).status_code == 201
+    response = w.prescriber_client.post(
+        f"/api/v1/monitoring/{record_id}/discharge/",
+        {**DISCHARGE, "override_reason": "Sent to the ED."},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     return record_id
 
