@@ -274,6 +274,14 @@ def reading_of(v: VitalSign) -> thresholds.Reading:
     )
 
 
+def _weight_in_force(record: MonitoringRecord) -> Decimal:
+    """The weight the mg/kg check uses: the latest correction of it, else what was entered."""
+    from .amendments import effective_typed  # the amendments module imports this one
+
+    corrections = list(record.amendments.filter(target_type="monitoring_record", field="weight_kg"))
+    return effective_typed(record, "monitoring_record", "weight_kg", corrections) if corrections else record.weight_kg
+
+
 def _dose_amount(record: MonitoringRecord, data: dict[str, Any]) -> tuple[Decimal, Decimal | None]:
     if record.modality == Modality.ESKETAMINE_NASAL:
         if data.get("dose_mg") not in (None, ESKETAMINE_DEVICE_MG):
@@ -284,13 +292,12 @@ def _dose_amount(record: MonitoringRecord, data: dict[str, Any]) -> tuple[Decima
     dose_mg = data.get("dose_mg")
     if dose_mg is None:
         raise InvalidInput(errors={"dose_mg": ["This field is required."]})
-    computed = (Decimal(dose_mg) / record.weight_kg).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+    weight = _weight_in_force(record)
+    computed = (Decimal(dose_mg) / weight).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
     given = data.get("dose_mg_per_kg")
     if given is not None and abs(Decimal(given) - computed) > MG_PER_KG_TOLERANCE:
         raise InvalidInput(
-            errors={
-                "dose_mg_per_kg": [f"{given} mg/kg does not match {dose_mg} mg for {record.weight_kg} kg ({computed})."]
-            }
+            errors={"dose_mg_per_kg": [f"{given} mg/kg does not match {dose_mg} mg for {weight} kg ({computed})."]}
         )
     if computed > MAX_IV_MG_PER_KG:
         raise InvalidInput(

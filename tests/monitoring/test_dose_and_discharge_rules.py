@@ -129,6 +129,29 @@ def test_an_iv_dose_above_1_mg_per_kg_is_refused_even_with_an_override(ward):
     assert at_limit.json()["dose_mg_per_kg"] == 1.0
 
 
+def test_the_mg_per_kg_check_uses_the_corrected_weight(ward):
+    record_id = _opened(ward, ward.iv, **IV_OPEN)  # entered as 80 kg
+    corrected = ward.nurse_client.post(
+        f"/api/v1/monitoring/{record_id}/amendments/",
+        {
+            "target_type": "monitoring_record",
+            "target_id": record_id,
+            "field": "weight_kg",
+            "new_value": "50.0",
+            "reason": "Weighed again: 50 kg.",
+        },
+        format="json",
+    )
+    assert corrected.status_code == 201, corrected.content
+    ward.clock.move_to(at(9, 5))
+    refused = dose(ward, record_id, dose_mg="60.00")  # 0.75 mg/kg of 80 kg, but 1.2 of 50
+    assert refused.status_code == 400
+    assert "1.200 mg/kg" in refused.json()["errors"]["dose_mg"][0]
+    given = dose(ward, record_id, dose_mg="25.00")
+    assert given.status_code == 201, given.content
+    assert given.json()["dose_mg_per_kg"] == 0.5
+
+
 @pytest.mark.parametrize("who", ["other_clinics_nurse", "front_desk", "inactive_nurse"])
 def test_administered_by_must_be_an_active_clinician_of_this_clinic(ward, other_ward, who):
     member = {
