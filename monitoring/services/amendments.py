@@ -17,6 +17,7 @@ fails because of an amendment.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
@@ -33,12 +34,9 @@ from clinic.models import Alert, Modality
 from monitoring import thresholds
 from monitoring.models import AdverseEvent, Amendment, Dose, MonitoringRecord, ScaleScore, VitalSign
 
-from .observations import alert_for
+from .observations import alert_for, worse_than
 from .policy import policy_for
 from .record import ESKETAMINE_DEVICE_MG, MAX_IV_MG_PER_KG, audit, corrected, latest_per_measurement, reading_of
-
-# How bad a finding is, for "worse than before" (a finding's severity is stored as its value).
-_RANK = {thresholds.Severity.WARNING.value: 1, thresholds.Severity.CRITICAL.value: 2}
 
 VITAL_FIELDS = ("systolic", "diastolic", "heart_rate", "spo2", "respiratory_rate", "temperature_c")
 
@@ -318,6 +316,7 @@ def amendment_record(
     if target_type == "vital_sign" and field in VITAL_FIELDS:
         _check_reading(target, field, parsed, amendments)
     old = effective_value(target, target_type, field, amendments)
+    judged_before = _vital_findings(record, target) if target_type == "vital_sign" and field in VITAL_FIELDS else []
     amendment = Amendment.objects.create(
         record=record,
         target_type=target_type,
@@ -330,28 +329,31 @@ def amendment_record(
     )
     audit(actor, record, "amendment", amendment.pk)
     if target_type == "vital_sign" and field in VITAL_FIELDS:
-        _judge_corrected_reading(record, target)
+        _judge_corrected_reading(record, target, judged_before)
     return amendment
 
 
-def _judge_corrected_reading(record: MonitoringRecord, reading: VitalSign) -> Alert | None:
+def _vital_findings(record: MonitoringRecord, reading: VitalSign) -> list[thresholds.Finding]:
+    """The findings of ``reading`` with the corrections in force now (on a copy: never saved)."""
+    gate = policy_for(record.session.treatment_type).thresholds
+    [judged] = corrected(record, [copy.copy(reading)])
+    baseline = None
+    if not judged.pre_dose and record.first_dose_at is not None:
+        predose = record.vitals.filter(pre_dose=True, taken_at__lte=record.first_dose_at).order_by("taken_at", "id")
+        baseline = latest_per_measurement(corrected(record, list(predose)))
+    return thresholds.evaluate_vitals(reading_of(judged), baseline=baseline, thresholds=gate)
+
+
+def _judge_corrected_reading(
+    record: MonitoringRecord, reading: VitalSign, before: list[thresholds.Finding]
+) -> Alert | None:
     """A reading corrected into danger alerts as if it had been entered so.
 
     The gate and discharge read corrected values themselves (``record.corrected``); an alert is
-    raised only when the corrected reading is worse than what was judged when it was entered, so
+    raised only when the reading is now worse than it was judged before this correction, so
     correcting a typo in an already alerting reading does not page the clinicians twice.
     """
-    gate = policy_for(record.session.treatment_type).thresholds
-    [reading] = corrected(record, [reading])
-    baseline = None
-    if not reading.pre_dose and record.first_dose_at is not None:
-        predose = record.vitals.filter(pre_dose=True, taken_at__lte=record.first_dose_at).order_by("taken_at", "id")
-        baseline = latest_per_measurement(corrected(record, list(predose)))
-    findings = thresholds.evaluate_vitals(reading_of(reading), baseline=baseline, thresholds=gate)
-    before = [
-        f.get("severity") for f in reading.findings if isinstance(f, dict) and f.get("code") != "predose_bp_elevated"
-    ]
-    after = thresholds.worst(findings)
-    if after is None or _RANK.get(after, 0) <= max((_RANK.get(s, 0) for s in before), default=0):
+    after = _vital_findings(record, reading)
+    if not worse_than(after, [f.as_dict() for f in before]):
         return None
-    return alert_for(record, Alert.Kind.VITALS, findings, ("vital_sign", reading.pk))
+    return alert_for(record, Alert.Kind.VITALS, after, ("vital_sign", reading.pk))

@@ -194,6 +194,18 @@ def judge_scale(
     return findings
 
 
+# How bad a finding is (a stored finding keeps its severity as the enum's value).
+_RANK = {thresholds.Severity.WARNING.value: 1, thresholds.Severity.CRITICAL.value: 2}
+
+
+def worse_than(findings: list[thresholds.Finding], judged: list[dict]) -> bool:
+    """Whether ``findings`` page at a higher severity than the stored ``judged`` findings did (the
+    pre-dose gate finding only blocks the dose, so it never counted as paging)."""
+    before = max((_RANK.get(f.get("severity"), 0) for f in judged if f.get("code") != "predose_bp_elevated"), default=0)
+    after = thresholds.worst(findings)
+    return after is not None and _RANK.get(after, 0) > before
+
+
 def reclassify_after_first_dose(record: MonitoringRecord) -> list[Alert]:
     """Readings entered before the first dose was charted but taken after it are post-dose.
 
@@ -213,13 +225,16 @@ def reclassify_after_first_dose(record: MonitoringRecord) -> list[Alert]:
         for row in corrected(record, late_vitals):  # corrected in memory: never saved, only judged
             findings = thresholds.evaluate_vitals(reading_of(row), baseline=baseline, thresholds=gate)
             VitalSign.objects.filter(pk=row.pk).update(pre_dose=False, findings=[f.as_dict() for f in findings])
-            alerts.append(alert_for(record, Alert.Kind.VITALS, findings, ("vital_sign", row.pk)))
+            # Only what is worse than its alert at entry pages again (an SpO2 of 84 already did).
+            if worse_than(findings, row.findings):
+                alerts.append(alert_for(record, Alert.Kind.VITALS, findings, ("vital_sign", row.pk)))
     for score in record.scales.filter(pre_dose=True, taken_at__gt=first).order_by("taken_at", "id"):
         findings = judge_scale(
             score.scale, score.value, baseline=_scale_baseline(record, score.scale), pre_dose=False, gate=gate
         )
         ScaleScore.objects.filter(pk=score.pk).update(pre_dose=False, findings=[f.as_dict() for f in findings])
-        alerts.append(alert_for(record, SCALE_RULES[score.scale][1], findings, ("scale_score", score.pk)))
+        if worse_than(findings, score.findings):
+            alerts.append(alert_for(record, SCALE_RULES[score.scale][1], findings, ("scale_score", score.pk)))
     return [alert for alert in alerts if alert is not None]
 
 

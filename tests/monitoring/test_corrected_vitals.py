@@ -79,3 +79,15 @@ def test_a_huge_number_is_a_400_naming_new_value(ward, opened, field):
     response = _amend(ward, opened, "monitoring_record", opened, field, "1e30")
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["new_value"]
+
+
+def test_a_second_correction_of_an_alerting_reading_does_not_page_again(ward, opened):
+    _reading(ward, opened, systolic=120, diastolic=80, heart_rate=70, spo2=98)
+    ward.clock.move_to(at(9, 10))
+    assert dose(ward, opened).status_code == 201
+    ward.clock.move_to(at(9, 50))
+    reading = _reading(ward, opened, systolic=122, diastolic=80, heart_rate=72, spo2=97)
+    assert _amend(ward, opened, "vital_sign", reading, "spo2", 84).status_code == 201
+    assert Alert.objects.filter(source_type="vital_sign", source_id=reading).count() == 1
+    assert _amend(ward, opened, "vital_sign", reading, "spo2", 83).status_code == 201
+    assert Alert.objects.filter(source_type="vital_sign", source_id=reading).count() == 1

@@ -100,3 +100,17 @@ def _iv_checks(ward) -> dict:
     from tests.monitoring.conftest import open_checks
 
     return open_checks(ward, prescriber_on_site=None, rems_enrollment_confirmed=False)
+
+
+def test_a_reading_that_already_alerted_does_not_page_again_when_the_dose_is_charted(ward):
+    record_id = _opened(ward)
+    ward.clock.move_to(at(9, 5))
+    vitals(ward, record_id, systolic=120, diastolic=80, heart_rate=70, spo2=98)
+    ward.clock.move_to(at(9, 50))
+    vitals(ward, record_id, systolic=122, diastolic=80, heart_rate=70, spo2=84)  # critical as entered
+    scale(ward, record_id, "moaas", 1)  # critical as entered
+    assert Alert.objects.count() == 2
+    for minute in (10, 15):
+        assert dose(ward, record_id, administered_at=at(9, minute).isoformat()).status_code == 201
+    assert Alert.objects.count() == 2
+    assert not VitalSign.objects.get(record_id=record_id, spo2=84).pre_dose
