@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.utils import timezone
 
 from clinic.access import Actor, Perm
@@ -494,12 +494,27 @@ def board_audit_reads(*, actor: Actor, rows: list[dict]) -> None:
     )
 
 
-def check_still_missing(*, record_id: int, since: dt.datetime) -> bool:
-    """Whether a missed-check alert opened at ``since`` still stands: no reading was recorded since
-    and the patient is still in the chair. (The alert escalation asks before making it critical;
-    a reading entered late may be dated before the alert, so the entry time counts.)"""
-    return (
-        not MonitoringRecord.objects.filter(pk=record_id)
-        .filter(Q(discharge__isnull=False) | Q(vitals__recorded_at__gte=since) | Q(vitals__taken_at__gte=since))
-        .exists()
+def check_still_missing(*, record_id: int, check_key: str, now: dt.datetime) -> bool:
+    """Whether the check a missed-check alert names is still missing at ``now``.
+
+    Not if the patient was discharged, nor if the check has since been done (a reading taken late
+    in its window counts), nor if a reading was taken after it was due: monitoring went on, and the
+    open warning stays as the record of the miss. A reading charted late but dated before the
+    check was due does not count: the check is still missing. (The alert escalation asks before
+    making a missed check critical.)
+    """
+    record = (
+        MonitoringRecord.objects.filter(pk=record_id, discharge__isnull=True)
+        .select_related("session__treatment_type")
+        .prefetch_related("doses", "vitals")
+        .first()
     )
+    if record is None:
+        return False
+    readings = [v.taken_at for v in record.vitals.all()]
+    config = policy_for(record.session.treatment_type).schedule
+    checks = schedule.expected_checks(config, session_times(record), readings, now=now)
+    check = next((c for c in checks if c.key == check_key), None)
+    if check is None or check.state != schedule.OVERDUE:
+        return False
+    return check.due_at is None or not any(taken >= check.due_at for taken in readings)

@@ -11,8 +11,9 @@ finding does.
    still unacknowledged ``overdue_minutes`` after it opened becomes **critical**: the alert's
    severity changes (audited) and the clinicians on duty get the usual critical notice. As a
    critical alert it now also blocks discharge until acknowledged. Only while the check is still
-   missing: once a reading was recorded after the warning opened, or the patient was discharged,
-   the warning stays open as the record of a late check but is never escalated.
+   missing (``monitoring.selectors.check_still_missing``): once it was done late, a reading was
+   taken after it was due, or the patient was discharged, the warning stays open as the record of
+   the miss but is never escalated.
 2. A **critical** alert still unacknowledged ``second_notice_minutes`` after the clinicians on duty
    were told (after it opened, when nobody could be told) sends a second notice to them and to the
    clinic's prescribers and administrators. The Alert model has no field for an escalation level
@@ -207,7 +208,7 @@ def alerts_escalate(*, now: dt.datetime | None = None) -> Escalation:
         opened_at__lte=now - overdue_after,
     ).order_by("opened_at", "id")
     for alert_id in overdue.values_list("pk", flat=True):
-        if _overdue_to_critical(alert_id):
+        if _overdue_to_critical(alert_id, now):
             done.to_critical.append(alert_id)
 
     first_told = (
@@ -251,9 +252,9 @@ def _lock_open(alert_id: int, **state) -> Alert | None:
 
 
 @transaction.atomic
-def _overdue_to_critical(alert_id: int) -> bool:
+def _overdue_to_critical(alert_id: int, now: dt.datetime) -> bool:
     alert = _lock_open(alert_id, severity=Alert.Severity.WARNING)
-    if alert is None or not _check_still_missing(alert):
+    if alert is None or not _check_still_missing(alert, now):
         return False
     alert.severity = Alert.Severity.CRITICAL
     alert.save(update_fields=["severity"])
@@ -267,14 +268,17 @@ def _overdue_to_critical(alert_id: int) -> bool:
     return True
 
 
-def _check_still_missing(alert: Alert) -> bool:
-    """A missed check escalates only while it is missing: once a reading was recorded or the patient
-    was discharged, the warning stays as the record of a late check but pages nobody."""
-    if alert.scope_type != "monitoring_record":
+def _check_still_missing(alert: Alert, now: dt.datetime) -> bool:
+    """A missed check escalates only while it is missing: once it was done late, a later reading
+    was taken or the patient was discharged, the warning stays as the record of the miss but
+    pages nobody. An alert whose check cannot be told escalates (the safe side)."""
+    prefix, _, rest = (alert.dedupe_key or "").partition(":")
+    record_id, _, check_key = rest.partition(":")
+    if alert.scope_type != "monitoring_record" or prefix != "overdue" or not record_id.isdigit() or not check_key:
         return True
     from monitoring.selectors import check_still_missing  # monitoring builds on clinic, not the reverse
 
-    return check_still_missing(record_id=alert.scope_id, since=alert.opened_at)
+    return check_still_missing(record_id=int(record_id), check_key=check_key, now=now)
 
 
 @transaction.atomic

@@ -227,6 +227,18 @@ def test_a_missed_check_taken_late_is_not_escalated(ward, staff, sms_outbox):
     assert not _notices(alert.pk).exists()
 
 
+def test_a_reading_charted_late_but_dated_before_the_check_does_not_stop_the_escalation(ward, staff, sms_outbox):
+    record_id = _dosed_esketamine_session(ward)
+    _beat(ward, at(9, 50), minutes=6)
+    alert = Alert.objects.get(kind="vitals_overdue", scope_id=record_id)
+    # At 09:58 the nurse charts a reading from 09:30: the 09:50 check is still missing.
+    ward.clock.move_to(at(9, 58))
+    old = vitals(ward, record_id, taken_at=at(9, 30).isoformat(), systolic=126, diastolic=82, heart_rate=70, spo2=98)
+    assert old.status_code == 201, old.content
+    escalated = _beat(ward, at(9, 58), minutes=10)
+    assert [done.to_critical for done in escalated.values()] == [[alert.pk]]
+
+
 def test_a_missed_check_of_a_discharged_patient_is_not_escalated(ward, staff, sms_outbox):
     from monitoring.models import Discharge
 
