@@ -109,7 +109,7 @@ def _criteria(
 def discharge(*, actor: Actor, record: MonitoringRecord, data: dict[str, Any]) -> Discharge:
     actor.require(Perm.MONITORING_RECORD, record.clinic_id)
     record = (
-        MonitoringRecord.objects.select_for_update()
+        MonitoringRecord.objects.select_for_update(of=("self",))
         .select_related("session__treatment_type", "session")
         .prefetch_related("doses")
         .get(pk=record.pk)

@@ -169,7 +169,9 @@ def policy_update(
     # Writers of the same clinic's layers are serialised on the clinic row (it exists even before
     # the clinic's first layer does), so two writes each valid alone cannot together leave a
     # combination that no one validated.
-    Clinic.objects.select_for_update().filter(pk=clinic_id).values_list("pk", flat=True).first()
+    # FOR NO KEY UPDATE: it excludes other policy writers but not the KEY SHARE locks that every
+    # insert referencing the clinic takes, so a record opened meanwhile is not held up or deadlocked.
+    Clinic.objects.select_for_update(no_key=True).filter(pk=clinic_id).values_list("pk", flat=True).first()
     errors = policy_errors(
         clinic_id=clinic_id,
         treatment_type=treatment_type,

@@ -123,7 +123,8 @@ def _staff_in_clinic(staff_id: int | None, clinic_id: int, *, roles: set[str], f
 def record_open(*, actor: Actor, session: Session, checks: dict[str, Any]) -> MonitoringRecord:
     """A nurse opens the record of a checked-in session with the pre-dose checks."""
     actor.require(Perm.MONITORING_RECORD, session.clinic_id)
-    session = Session.objects.select_for_update().select_related("treatment_type").get(pk=session.pk)
+    # Only the session row: locking its treatment type too would serialise every opening of that type.
+    session = Session.objects.select_for_update(of=("self",)).select_related("treatment_type").get(pk=session.pk)
     if session.status != Session.Status.CHECKED_IN:
         raise Conflict("Monitoring starts once the patient is checked in.", code="invalid_transition")
     if MonitoringRecord.objects.filter(session=session).exists():
