@@ -511,10 +511,7 @@ def check_still_missing(*, record_id: int, check_key: str, now: dt.datetime) -> 
     )
     if record is None:
         return False
-    readings = [v.taken_at for v in record.vitals.all()]
-    config = policy_for(record.session.treatment_type).schedule
-    checks = schedule.expected_checks(config, session_times(record), readings, now=now)
-    check = next((c for c in checks if c.key == check_key), None)
+    check = next((c for c in record_status(record, now=now).checks if c.key == check_key), None)
     if check is None or check.state != schedule.OVERDUE:
         return False
-    return check.due_at is None or not any(taken >= check.due_at for taken in readings)
+    return check.due_at is None or not any(v.taken_at >= check.due_at for v in record.vitals.all())

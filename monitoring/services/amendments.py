@@ -36,7 +36,15 @@ from monitoring.models import AdverseEvent, Amendment, Dose, MonitoringRecord, S
 
 from .observations import alert_for, worse_than
 from .policy import policy_for
-from .record import ESKETAMINE_DEVICE_MG, MAX_IV_MG_PER_KG, audit, corrected, latest_per_measurement, reading_of
+from .record import (
+    ESKETAMINE_DEVICE_MG,
+    MAX_IV_MG_PER_KG,
+    audit,
+    corrected,
+    latest_per_measurement,
+    predose_readings,
+    reading_of,
+)
 
 VITAL_FIELDS = ("systolic", "diastolic", "heart_rate", "spo2", "respiratory_rate", "temperature_c")
 
@@ -339,8 +347,7 @@ def _vital_findings(record: MonitoringRecord, reading: VitalSign) -> list[thresh
     [judged] = corrected(record, [copy.copy(reading)])
     baseline = None
     if not judged.pre_dose and record.first_dose_at is not None:
-        predose = record.vitals.filter(pre_dose=True, taken_at__lte=record.first_dose_at).order_by("taken_at", "id")
-        baseline = latest_per_measurement(corrected(record, list(predose)))
+        baseline = latest_per_measurement(predose_readings(record, record.first_dose_at))
     return thresholds.evaluate_vitals(reading_of(judged), baseline=baseline, thresholds=gate)
 
 

@@ -26,7 +26,7 @@ from monitoring import thresholds
 from monitoring.models import AdverseEvent, MonitoringRecord, ScaleScore, VitalSign
 
 from .policy import policy_for
-from .record import audit, corrected, latest_per_measurement, lock_open, reading_of
+from .record import audit, corrected, latest_per_measurement, lock_open, predose_readings, reading_of
 
 logger = logging.getLogger(__name__)
 
@@ -127,15 +127,8 @@ def vitals_record(
         # The rise baseline, per measurement, from the latest pre-dose reading carrying it (stored
         # or in this batch): an SpO2-only reading after the baseline BP must not erase the BP.
         # Every pre-dose reading precedes every post-dose one, so one baseline serves the batch.
-        # A reading entered before the dose but dated after it (a dose recorded late) is not a baseline.
-        stored = record.vitals.filter(pre_dose=True, taken_at__lte=record.first_dose_at).order_by("taken_at", "id")
-        predose = sorted(
-            [
-                *corrected(record, list(stored.only("record_id", "taken_at", *VITAL_FIELDS))),
-                *(r for r in rows if r.pre_dose),
-            ],
-            key=lambda v: v.taken_at,
-        )
+        stored = predose_readings(record, record.first_dose_at, columns=("record_id", "taken_at", *VITAL_FIELDS))
+        predose = sorted([*stored, *(r for r in rows if r.pre_dose)], key=lambda v: v.taken_at)
         baseline = latest_per_measurement(predose)
     evaluated = []
     for row in rows:
@@ -220,8 +213,7 @@ def reclassify_after_first_dose(record: MonitoringRecord) -> list[Alert]:
     alerts = []
     late_vitals = list(record.vitals.filter(pre_dose=True, taken_at__gt=first).order_by("taken_at", "id"))
     if late_vitals:
-        before = record.vitals.filter(pre_dose=True, taken_at__lte=first).order_by("taken_at", "id")
-        baseline = latest_per_measurement(corrected(record, list(before)))
+        baseline = latest_per_measurement(predose_readings(record, first))
         for row in corrected(record, late_vitals):  # corrected in memory: never saved, only judged
             findings = thresholds.evaluate_vitals(reading_of(row), baseline=baseline, thresholds=gate)
             VitalSign.objects.filter(pk=row.pk).update(pre_dose=False, findings=[f.as_dict() for f in findings])

@@ -196,6 +196,18 @@ def corrected(record: MonitoringRecord, readings: list[VitalSign]) -> list[Vital
     return readings
 
 
+def predose_readings(record: MonitoringRecord, until: dt.datetime, *, columns: tuple[str, ...] = ()) -> list[VitalSign]:
+    """The readings taken before the dose, up to ``until``, in time order, as corrected.
+
+    A reading entered before the dose but dated after it (a dose charted late) is not one of
+    them. ``columns`` loads only those fields (the vitals batch path), else every field.
+    """
+    readings = record.vitals.filter(pre_dose=True, taken_at__lte=until).order_by("taken_at", "id")
+    if columns:
+        readings = readings.only(*columns)
+    return corrected(record, list(readings))
+
+
 def latest_per_measurement(readings: list[VitalSign]) -> thresholds.Reading | None:
     """Each measurement from the latest of ``readings`` (in time order) carrying it.
 
@@ -344,9 +356,7 @@ def dose_record(*, actor: Actor, record: MonitoringRecord, data: dict[str, Any])
     if not previous:
         policy = policy_for(record.session.treatment_type)
         # Only readings taken by the time of the dose count as its baseline.
-        predose = corrected(
-            record, list(record.vitals.filter(pre_dose=True, taken_at__lte=administered_at).order_by("taken_at", "id"))
-        )
+        predose = predose_readings(record, administered_at)
         refusals = _predose_refusals(record, predose, policy.thresholds)
         hard = [r for r in refusals if not r["override"]]
         soft = [r for r in refusals if r["override"]]
