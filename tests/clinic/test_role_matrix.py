@@ -7,12 +7,8 @@ body, a 400 naming the clinic: it does not exist for them); anonymous gets 401.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import pytest
 
-from clinic.access import Role
 from tests.factories.clinic import (
     AlertFactory,
     ClinicFactory,
@@ -21,23 +17,7 @@ from tests.factories.clinic import (
     RoomFactory,
     StaffMemberFactory,
 )
-
-FD, NURSE, PRESCRIBER, ADMIN = Role.FRONT_DESK, Role.NURSE, Role.PRESCRIBER, Role.CLINIC_ADMIN
-ALL_ROLES = [FD, NURSE, PRESCRIBER, ADMIN]
-
-
-@dataclass
-class Endpoint:
-    name: str
-    method: str
-    path: str  # formatted with the world's ids
-    allowed: list[str]
-    success: int
-    body: dict[str, Any] | None = None
-    cross_clinic_status: int = 404
-    tags: list[str] = field(default_factory=list)
-    cross_clinic_sees: str | None = None  # the world's record a list must show the other clinic
-
+from tests.role_matrix import ADMIN, ALL_ROLES, FD, NURSE, PRESCRIBER, Endpoint, call, cases
 
 ENDPOINTS = [
     Endpoint("clinic list", "get", "/api/v1/clinics/", ALL_ROLES, 200, cross_clinic_status=200),
@@ -139,29 +119,13 @@ def world(db):
     }
 
 
-def _format(value, ids):
-    if isinstance(value, str):
-        formatted = value.format(**ids)
-        return int(formatted) if value.startswith("{") and formatted.isdigit() else formatted
-    if isinstance(value, dict):
-        return {k: _format(v, ids) for k, v in value.items()}
-    return value
-
-
-def _call(client, endpoint: Endpoint, world):
-    ids = {k: v.pk for k, v in world.items()}
-    path = endpoint.path.format(**ids)
-    body = _format(endpoint.body, ids) if endpoint.body is not None else None
-    return getattr(client, endpoint.method)(path, body, format="json")
-
-
-CASES = [pytest.param(endpoint, role, id=f"{endpoint.name}-{role}") for endpoint in ENDPOINTS for role in ALL_ROLES]
+CASES = cases(ENDPOINTS)
 
 
 @pytest.mark.parametrize(("endpoint", "role"), CASES)
 def test_role_in_own_clinic(endpoint, role, world, client_for):
     client = client_for(StaffMemberFactory(clinic=world["clinic"], roles=[role]))
-    response = _call(client, endpoint, world)
+    response = call(client, endpoint, world)
     expected = endpoint.success if role in endpoint.allowed else 403
     assert response.status_code == expected, response.content
     if expected == 403:
@@ -172,7 +136,7 @@ def test_role_in_own_clinic(endpoint, role, world, client_for):
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
 def test_permitted_role_of_another_clinic(endpoint, world, client_for):
     client = client_for(StaffMemberFactory(clinic=world["other"], roles=[endpoint.allowed[0]]))
-    response = _call(client, endpoint, world)
+    response = call(client, endpoint, world)
     assert response.status_code == endpoint.cross_clinic_status, response.content
     if endpoint.cross_clinic_status == 404:
         assert response.json()["code"] == "not_found"
@@ -190,7 +154,7 @@ def test_permitted_role_of_another_clinic(endpoint, world, client_for):
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
 def test_anonymous_is_401(endpoint, world, api_client):
-    response = _call(api_client, endpoint, world)
+    response = call(api_client, endpoint, world)
     assert response.status_code == 401
     assert response["WWW-Authenticate"] == "Bearer"
     assert response.json()["code"] == "not_authenticated"
@@ -199,7 +163,7 @@ def test_anonymous_is_401(endpoint, world, api_client):
 def test_user_without_any_membership_is_403_everywhere(world, user, client_for):
     client = client_for(user)
     for endpoint in ENDPOINTS:
-        assert _call(client, endpoint, world).status_code == 403, endpoint.name
+        assert call(client, endpoint, world).status_code == 403, endpoint.name
 
 
 def test_deactivated_membership_loses_access(world, client_for):

@@ -10,13 +10,9 @@ credentials; their token is the whole of their access (tests/intake/test_forms_a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import pytest
 from rest_framework.test import APIClient
 
-from clinic.access import Role
 from clinic.models import AuditEvent
 from intake.models import Questionnaire, RiskAssessment
 from tests.factories.clinic import ClinicFactory, PatientFactory, StaffMemberFactory
@@ -27,21 +23,7 @@ from tests.factories.intake import (
     RiskAssessmentFactory,
 )
 from tests.intake.flows import submit_intake
-
-FD, NURSE, PRESCRIBER, ADMIN = Role.FRONT_DESK, Role.NURSE, Role.PRESCRIBER, Role.CLINIC_ADMIN
-ALL_ROLES = [FD, NURSE, PRESCRIBER, ADMIN]
-
-
-@dataclass
-class Endpoint:
-    name: str
-    method: str
-    path: str  # formatted with the world's ids
-    allowed: list[str]
-    success: int
-    body: dict[str, Any] | None = None
-    cross_clinic_status: int = 404
-
+from tests.role_matrix import ADMIN, ALL_ROLES, FD, NURSE, PRESCRIBER, Endpoint, call, cases
 
 ENDPOINTS = [
     Endpoint("questionnaire list", "get", "/api/v1/questionnaires/", ALL_ROLES, 200, cross_clinic_status=200),
@@ -103,27 +85,12 @@ def world(db):
     }
 
 
-def _format(value, ids):
-    if isinstance(value, str):
-        formatted = value.format(**ids)
-        return int(formatted) if value.startswith("{") and formatted.isdigit() else formatted
-    if isinstance(value, dict):
-        return {k: _format(v, ids) for k, v in value.items()}
-    return value
-
-
-def _call(client: APIClient, endpoint: Endpoint, world):
-    ids = {k: v.pk for k, v in world.items()}
-    body = _format(endpoint.body, ids) if endpoint.body is not None else None
-    return getattr(client, endpoint.method)(endpoint.path.format(**ids), body, format="json")
-
-
-CASES = [pytest.param(endpoint, role, id=f"{endpoint.name}-{role}") for endpoint in ENDPOINTS for role in ALL_ROLES]
+CASES = cases(ENDPOINTS)
 
 
 @pytest.mark.parametrize(("endpoint", "role"), CASES)
 def test_role_in_own_clinic(endpoint, role, world, client_for):
-    response = _call(client_for(StaffMemberFactory(clinic=world["clinic"], roles=[role])), endpoint, world)
+    response = call(client_for(StaffMemberFactory(clinic=world["clinic"], roles=[role])), endpoint, world)
     expected = endpoint.success if role in endpoint.allowed else 403
     assert response.status_code == expected, response.content
     if expected == 403:
@@ -134,7 +101,7 @@ def test_role_in_own_clinic(endpoint, role, world, client_for):
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
 def test_permitted_role_of_another_clinic(endpoint, world, client_for):
     for role in endpoint.allowed:
-        response = _call(client_for(StaffMemberFactory(clinic=world["other"], roles=[role])), endpoint, world)
+        response = call(client_for(StaffMemberFactory(clinic=world["other"], roles=[role])), endpoint, world)
         assert response.status_code == endpoint.cross_clinic_status, (role, response.content)
         if endpoint.cross_clinic_status == 404:
             assert response.json()["code"] == "not_found"
@@ -150,7 +117,7 @@ def test_permitted_role_of_another_clinic(endpoint, world, client_for):
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=lambda e: e.name)
 def test_anonymous_is_401(endpoint, world):
-    response = _call(APIClient(), endpoint, world)
+    response = call(APIClient(), endpoint, world)
     assert response.status_code == 401, response.content
     assert response["WWW-Authenticate"] == "Bearer"
     assert response.json()["code"] == "not_authenticated"
