@@ -22,7 +22,7 @@ from scheduling.models import Session
 from . import rems, schedule
 from .models import AdverseEvent, MonitoringRecord, ScaleScore, VitalSign
 from .services.amendments import effective_typed
-from .services.discharge import session_times
+from .services.discharge import overdue_alert_check, session_times
 from .services.policy import policies_for, policy_for
 
 
@@ -494,8 +494,8 @@ def board_audit_reads(*, actor: Actor, rows: list[dict]) -> None:
     )
 
 
-def check_still_missing(*, record_id: int, check_key: str, now: dt.datetime) -> bool:
-    """Whether the check a missed-check alert names is still missing at ``now``.
+def check_still_missing(*, dedupe_key: str | None, now: dt.datetime) -> bool:
+    """Whether the check a missed-check alert (by its dedupe key) names is still missing at ``now``.
 
     Not if the patient was discharged, nor if the check has since been done (a reading taken late
     in its window counts), nor if a reading was taken after it was due: monitoring went on, and the
@@ -503,6 +503,10 @@ def check_still_missing(*, record_id: int, check_key: str, now: dt.datetime) -> 
     check was due does not count: the check is still missing. (The alert escalation asks before
     making a missed check critical.)
     """
+    named = overdue_alert_check(dedupe_key)
+    if named is None:
+        return True  # not a missed-check alert this module raised: nothing to disprove it
+    record_id, check_key = named
     record = (
         MonitoringRecord.objects.filter(pk=record_id, discharge__isnull=True)
         .select_related("session__treatment_type")

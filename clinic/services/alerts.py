@@ -272,13 +272,11 @@ def _check_still_missing(alert: Alert, now: dt.datetime) -> bool:
     """A missed check escalates only while it is missing: once it was done late, a later reading
     was taken or the patient was discharged, the warning stays as the record of the miss but
     pages nobody. An alert whose check cannot be told escalates (the safe side)."""
-    prefix, _, rest = (alert.dedupe_key or "").partition(":")
-    record_id, _, check_key = rest.partition(":")
-    if alert.scope_type != "monitoring_record" or prefix != "overdue" or not record_id.isdigit() or not check_key:
+    if alert.scope_type != "monitoring_record":
         return True
     from monitoring.selectors import check_still_missing  # monitoring builds on clinic, not the reverse
 
-    return check_still_missing(record_id=int(record_id), check_key=check_key, now=now)
+    return check_still_missing(dedupe_key=alert.dedupe_key, now=now)
 
 
 @transaction.atomic

@@ -209,6 +209,20 @@ def rems_form_mark_submitted(*, actor: Actor, record: MonitoringRecord, confirma
     return submission
 
 
+def overdue_alert_key(record_id: int, check_key: str) -> str:
+    """The dedupe key of the missed-check alert for one check of one record."""
+    return f"overdue:{record_id}:{check_key}"
+
+
+def overdue_alert_check(dedupe_key: str | None) -> tuple[int, str] | None:
+    """The (record id, check key) an ``overdue_alert_key`` names; None for any other key."""
+    prefix, _, rest = (dedupe_key or "").partition(":")
+    record_id, _, check_key = rest.partition(":")
+    if prefix != "overdue" or not record_id.isdigit() or not check_key:
+        return None
+    return int(record_id), check_key
+
+
 def overdue_checks_sweep(*, now: dt.datetime | None = None) -> int:
     """Raise one ``vitals_overdue`` alert per missed check of every session being monitored.
 
@@ -267,7 +281,7 @@ def _sweep_record(record: MonitoringRecord, config: schedule.ScheduleConfig, now
             message=f"Vital signs overdue: {check.label}" + (f" (due {due:%H:%M})." if due else "."),
             source_type="monitoring_record",
             source_id=record.pk,
-            dedupe_key=f"overdue:{record.pk}:{check.key}",
+            dedupe_key=overdue_alert_key(record.pk, check.key),
             scope=("monitoring_record", record.pk),
         )
         raised += alert is not None
