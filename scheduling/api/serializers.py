@@ -140,6 +140,14 @@ class AvailabilityResultSerializer(serializers.Serializer):
 # --- sessions ----------------------------------------------------------------------------------
 
 
+def _room_name(session: Session) -> str:
+    # A session just booked carries its room's and clinician's names from the scheduling context
+    # the booking read (as a query's annotations would); one loaded for the calendar joins them.
+    if "room_name" in session.__dict__:
+        return session.room_name
+    return session.room.name
+
+
 class SessionSerializer(serializers.ModelSerializer):
     """The calendar entry. Front desk and clinicians see it; no clinical content."""
 
@@ -191,7 +199,6 @@ class SessionSerializer(serializers.ModelSerializer):
         of its CPU. The declared fields still drive the schema, and a test holds the two equal.
         """
         tz = session.clinic.tz
-        user = session.clinician.user
         moment = self._moment
         return {
             "id": session.pk,
@@ -203,9 +210,9 @@ class SessionSerializer(serializers.ModelSerializer):
             "treatment_type_name": session.treatment_type.name,
             "modality": session.treatment_type.modality,
             "room": session.room_id,
-            "room_name": session.room.name,
+            "room_name": _room_name(session),
             "clinician": session.clinician_id,
-            "clinician_name": user.get_full_name() or user.get_username(),
+            "clinician_name": self.get_clinician_name(session),
             "course": session.course_id,
             "sequence": session.sequence,
             "start": local_iso(session.starts_at, tz),
@@ -231,6 +238,8 @@ class SessionSerializer(serializers.ModelSerializer):
         return f"{session.patient.first_name} {session.patient.last_name}"
 
     def get_clinician_name(self, session: Session) -> str:
+        if "clinician_name" in session.__dict__:  # given by the booking (see _room_name)
+            return session.clinician_name
         user = session.clinician.user
         return user.get_full_name() or user.get_username()
 

@@ -231,16 +231,13 @@ class SessionFilter(filters.FilterSet):
         fields = ["start", "end", "clinic", "room", "clinician", "patient", "course", "status"]
 
 
-def _resolve_booking_inputs(view, data) -> tuple:
+def _resolve_series_inputs(view, data) -> tuple:
     actor = view.actor
     patient = selectors.patient_for_booking(actor=actor, patient_id=data["patient"])
     treatment_type = selectors.treatment_type_get(
         actor=actor, treatment_type_id=data["treatment_type"], perm=Perm.SCHEDULE_MANAGE
     )
-    if treatment_type.clinic_id != patient.clinic_id:
-        raise InvalidInput(errors={"treatment_type": ["Not offered at this patient's clinic."]})
-    if not treatment_type.active:
-        raise InvalidInput(errors={"treatment_type": ["This treatment type is no longer offered."]})
+    booking.check_treatment_type_offered(patient, treatment_type)
     return patient, treatment_type
 
 
@@ -324,17 +321,19 @@ class SessionViewSet(ApiViewSet):
             claimed = idempotency.begin(request)
             if claimed.replay is not None:
                 return self._replay(claimed.replay)
-            patient, treatment_type = _resolve_booking_inputs(self, data)
             session = booking.session_book(
                 actor=self.actor,
-                patient=patient,
-                treatment_type=treatment_type,
+                patient_id=data["patient"],
+                treatment_type=selectors.treatment_type_get(
+                    actor=self.actor, treatment_type_id=data["treatment_type"], perm=Perm.SCHEDULE_MANAGE
+                ),
                 starts_at=data["start"],
                 room_id=data["room"],
                 clinician_id=data["clinician"],
             )
             idempotency.finish(claimed, status_code=201, resource_type="session", resource_ids=[session.pk])
-        return self.output(s.SessionSerializer, self._sessions([session.pk])[0], status=status.HTTP_201_CREATED)
+        # Rendered from the booking in hand (every field the entry shows is on it): no read-back.
+        return self.output(s.SessionSerializer, session, status=status.HTTP_201_CREATED)
 
     def _replay(self, stored) -> Response:
         sessions = self._sessions(stored.resource_ids)
@@ -397,7 +396,7 @@ class SeriesView(ActorMixin, APIView):
             claimed = idempotency.begin(request)
             if claimed.replay is not None:
                 return self._render(claimed.replay.resource_ids[0], claimed.replay.status_code)
-            patient, treatment_type = _resolve_booking_inputs(self, data)
+            patient, treatment_type = _resolve_series_inputs(self, data)
             course = series_book(
                 actor=self.actor,
                 patient=patient,

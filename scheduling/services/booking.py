@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic.access import Actor, Perm
-from clinic.errors import Conflict, NotFound, RuleViolation
+from clinic.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from clinic.models import AuditEvent, CandidacyStatus, Modality, Patient, Room, StaffMember
 from clinic.services.audit import audit_record
 from scheduling import availability
@@ -133,6 +133,11 @@ def _room(ctx: SchedulingContext, start: dt.datetime, occupied_until: dt.datetim
     return _least_loaded(free_rooms, ctx.load_on(start.astimezone(ctx.tz).date(), attr="room_id"))[0]
 
 
+def _lock_member(staff_id: int, clinic_id: int) -> bool:
+    """Lock a clinic's membership row (False when there is none: the placement then refuses)."""
+    return StaffMember.objects.select_for_update().filter(pk=staff_id, clinic_id=clinic_id).exists()
+
+
 def _lock_clinician_with_capacity(
     candidates: list[int], start: dt.datetime, end: dt.datetime, exclude_session_ids: Collection[int] = ()
 ) -> int:
@@ -174,12 +179,15 @@ def place(
     clinician_id: int | None = None,
     now: dt.datetime | None = None,
     lock: bool = True,
+    locked_clinician: int | None = None,
     exclude_session_ids: Collection[int] = (),
 ) -> Placement:
     """Choose (or check) room and clinician for a start, raising the first refusal in contract order.
 
     ``exclude_session_ids`` are the sessions being moved (the ones the context already leaves out):
-    the clinician's recount under the lock leaves them out too.
+    the clinician's recount under the lock leaves them out too. ``locked_clinician`` is a clinician
+    whose row the caller locked before reading ``ctx``: the context's count of their sessions is
+    final, so it is not taken again.
     """
     now = now or timezone.now()
     end = start + ctx.duration
@@ -193,7 +201,10 @@ def place(
             f"(at least {ctx.treatment_type.min_hours_between} hours apart).",
             code="patient_overlap",
         )
-    clinician = _lock_clinician_with_capacity(clinicians, start, end, exclude_session_ids) if lock else clinicians[0]
+    if not lock or clinicians == [locked_clinician]:
+        clinician = clinicians[0]
+    else:
+        clinician = _lock_clinician_with_capacity(clinicians, start, end, exclude_session_ids)
     return Placement(start, end, occupied_until, room, clinician)
 
 
@@ -252,35 +263,80 @@ def insert_session(
         patient_id=patient.pk,
     )
     session.clinic, session.patient = ctx.clinic, patient
+    # The names the calendar shows, from the context in hand (as a query's annotations would be):
+    # the caller can answer without reading the new session back.
+    session.room_name = ctx.rooms[placement.room_id].name
+    session.clinician_name = ctx.clinicians[placement.clinician_id].name
     # A course gets one confirmation for all its sessions (scheduled by series_book).
     session_messages_schedule(session=session, confirm=course is None)
     return session
 
 
+def _locked_patients():
+    # FOR UPDATE on the patient serialises bookings per patient, so the minimum-interval rule holds
+    # under concurrency. The clinic's row is locked too (and the session INSERT's foreign-key check
+    # waits on it): bookings and moves of one clinic take turns, so a placement chosen by the
+    # service (least-loaded room and clinician) sees the one committed just before it instead of
+    # losing the same chair to it.
+    return Patient.objects.select_for_update(of=("self", "clinic")).select_related("clinic")
+
+
 def lock_patient(patient: Patient) -> Patient:
-    """Serialise bookings per patient, so the minimum-interval rule holds under concurrency."""
-    return Patient.objects.select_for_update().select_related("clinic").get(pk=patient.pk)
+    """The patient's row again, locked (see ``_locked_patients``)."""
+    return _locked_patients().get(pk=patient.pk)
+
+
+def lock_patient_for_booking(*, actor: Actor, patient_id: int) -> Patient:
+    """Read and lock in one statement a patient the actor may book for; 404 for anyone else's."""
+    patient = _locked_patients().filter(pk=patient_id, clinic_id__in=actor.clinics_with(Perm.SCHEDULE_MANAGE)).first()
+    if patient is None:
+        raise NotFound()
+    return patient
+
+
+def check_treatment_type_offered(patient: Patient, treatment_type: TreatmentType) -> None:
+    """A treatment type of another clinic, or one no longer offered, is a bad request field."""
+    if treatment_type.clinic_id != patient.clinic_id:
+        raise InvalidInput(errors={"treatment_type": ["Not offered at this patient's clinic."]})
+    if not treatment_type.active:
+        raise InvalidInput(errors={"treatment_type": ["This treatment type is no longer offered."]})
 
 
 @transaction.atomic(savepoint=False)  # a refusal aborts the caller's transaction; no savepoint needed
 def session_book(
     *,
     actor: Actor,
-    patient: Patient,
     treatment_type: TreatmentType,
     starts_at: dt.datetime,
+    patient: Patient | None = None,
+    patient_id: int | None = None,
     room_id: int | None = None,
     clinician_id: int | None = None,
 ) -> Session:
-    """Book one session; room and clinician are chosen (least loaded first) when not given."""
-    actor.require(Perm.SCHEDULE_MANAGE, patient.clinic_id)
-    patient = lock_patient(patient)
+    """Book one session; room and clinician are chosen (least loaded first) when not given.
+
+    Pass the ``patient`` the caller holds, or the ``patient_id`` a request named: it is then read
+    and locked in one statement, within the clinics the actor may book for (404 otherwise).
+
+    A requested clinician's row is locked before the calendar is read, so the context already
+    counts every session committed for them and no recount under the lock is needed; a clinician
+    chosen by the service is locked (and recounted) once chosen.
+    """
+    if patient_id is not None:
+        patient = lock_patient_for_booking(actor=actor, patient_id=patient_id)
+    else:
+        actor.require(Perm.SCHEDULE_MANAGE, patient.clinic_id)
+        patient = lock_patient(patient)
+    check_treatment_type_offered(patient, treatment_type)
     check_patient_may_be_booked(patient, treatment_type, starts_at)
+    locked_clinician = None
+    if clinician_id is not None and _lock_member(clinician_id, patient.clinic_id):
+        locked_clinician = clinician_id
     end = starts_at + dt.timedelta(minutes=treatment_type.duration_minutes)
     ctx = scheduling_context(
         clinic=patient.clinic, treatment_type=treatment_type, start=starts_at, end=end, patient=patient
     )
-    placement = place(ctx, starts_at, room_id=room_id, clinician_id=clinician_id)
+    placement = place(ctx, starts_at, room_id=room_id, clinician_id=clinician_id, locked_clinician=locked_clinician)
     session = insert_session(ctx, patient, placement, actor=actor, savepoint=False)
     logger.info("session.booked", extra={"session_id": session.pk, "clinic_id": patient.clinic_id})
     return session

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from clinic.access import Role
@@ -219,6 +220,49 @@ def test_least_loaded_room_and_clinician_are_chosen(world):
     )
     body = book(world.front_desk, world, world.iv, local(2027, 3, 2, 14)).json()
     assert (body["room"], body["clinician"]) == (second_room.pk, second_nurse.pk)
+
+
+@pytest.mark.parametrize("named", [False, True], ids=["chosen-by-the-service", "named-by-the-desk"])
+def test_the_booking_answer_is_what_the_calendar_then_shows(world, named):
+    """The 201 is rendered from the booking in hand, not read back: it must equal a fresh read."""
+    world.nurse.user.first_name, world.nurse.user.last_name = "Ada", "Okafor"
+    world.nurse.user.save()
+    extra = {"room": world.room.pk, "clinician": world.nurse.pk} if named else {}
+    created = book(world.front_desk, world, world.iv, local(2027, 3, 2, 10), **extra)
+    assert created.status_code == 201, created.content
+    body = created.json()
+    assert (body["room_name"], body["clinician_name"]) == (world.room.name, "Ada Okafor")
+    assert world.front_desk.get(f"/api/v1/sessions/{body['id']}/").json() == body
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("named", [False, True], ids=["chosen-by-the-service", "named-by-the-desk"])
+def test_a_booking_costs_a_fixed_handful_of_statements(world, named, django_assert_num_queries):
+    """BEGIN, token, treatment type, patient (read and locked at once), the named clinician's lock,
+    the calendar context (or: context, then the chosen clinician's lock and recount), the session,
+    its event, audit row and messages, COMMIT. (Django logs BEGIN and COMMIT; the benchmark also
+    counts the connection's health check: BENCHMARKS.md.)"""
+    extra = {"room": world.room.pk, "clinician": world.nurse.pk} if named else {}
+    with django_assert_num_queries(11 if named else 12):
+        assert book(world.front_desk, world, world.iv, local(2027, 3, 2, 10), **extra).status_code == 201
+
+
+def test_an_inactive_treatment_type_is_refused_by_the_service_too(world):
+    from clinic.access import Actor
+    from clinic.errors import InvalidInput
+    from scheduling.services.booking import session_book
+
+    world.iv.active = False
+    world.iv.save()
+    with pytest.raises(InvalidInput) as refused, transaction.atomic():
+        session_book(
+            actor=Actor.for_user(world.front_desk_member.user),
+            patient=world.patient,
+            treatment_type=world.iv,
+            starts_at=local(2027, 3, 2, 10),
+        )
+    assert "treatment_type" in refused.value.errors
+    assert not Session.objects.exists()
 
 
 # --- idempotency ----------------------------------------------------------------------------------
