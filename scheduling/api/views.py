@@ -24,6 +24,7 @@ from scheduling.services import booking, configuration, lifecycle
 from scheduling.services.series import series_book
 
 from . import serializers as s
+from .entries import calendar_entries
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     idempotency.HEADER,
@@ -300,12 +301,12 @@ class SessionViewSet(ApiViewSet):
     }
 
     def list(self, request: Request) -> Response:
+        # The calendar: plain rows in, entries out (SessionSerializer's fields, see entries.py).
         actor = self.actor
-        return self.paginated(
-            selectors.session_list(actor=actor),
-            s.SessionSerializer,
-            on_page=lambda page: selectors.sessions_audit_reads(actor=actor, sessions=page),
-        )
+        sessions = self.filter_queryset(selectors.session_list(actor=actor))
+        rows = self.paginate_queryset(selectors.calendar_rows(sessions))
+        selectors.calendar_rows_audit_reads(actor=actor, rows=rows)
+        return self.get_paginated_response(calendar_entries(rows))
 
     def retrieve(self, request: Request, pk: int) -> Response:
         session = selectors.session_get(actor=self.actor, session_id=pk)

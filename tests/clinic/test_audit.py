@@ -130,3 +130,20 @@ def test_staff_writes_are_audited(clinic, make_staff, client_for):
         str(member_id),
         ["active"],
     )
+
+
+@pytest.mark.postgres
+def test_each_audit_key_has_one_index_and_keeps_its_foreign_key(db):
+    """A calendar page writes an event per patient shown: every index costs an insertion per event.
+    Each key (clinic, patient, actor) is indexed once, with the time (its single-column duplicate
+    is gone), and is still a foreign key that PostgreSQL enforces."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, AuditEvent._meta.db_table)
+    indexes = sorted(tuple(c["columns"]) for c in constraints.values() if c["index"] and not c["primary_key"])
+    assert indexes == [("actor_id", "occurred_at"), ("clinic_id", "occurred_at"), ("patient_id", "occurred_at")]
+    foreign_keys = sorted((c["columns"][0], c["foreign_key"]) for c in constraints.values() if c["foreign_key"])
+    assert foreign_keys == [
+        ("actor_id", ("clinic_user", "id")),
+        ("clinic_id", ("clinic_clinic", "id")),
+        ("patient_id", ("clinic_patient", "id")),
+    ]

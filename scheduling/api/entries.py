@@ -1,0 +1,96 @@
+"""The week calendar's entries, built from ``selectors.calendar_rows`` tuples.
+
+``SessionSerializer`` is the schema of a calendar entry and renders single sessions. A calendar
+page is up to 200 entries: building them from plain rows, with no model instances, is most of
+what the page saves; a test holds every entry equal to what the serializer's declared fields give.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+from rest_framework.fields import DateTimeField
+
+
+class _LocalIso(dict):
+    """UTC instant -> ISO 8601 in one clinic's zone, with its offset; sessions share their starts."""
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        super().__init__()
+        self.tz = tz
+
+    def __missing__(self, value: dt.datetime) -> str:
+        iso = self[value] = value.astimezone(self.tz).isoformat()
+        return iso
+
+
+def calendar_entries(rows: Iterable[tuple]) -> list[dict]:
+    """One entry per row of ``selectors.calendar_rows`` (the fields of ``SessionSerializer``, in its order)."""
+    moment = DateTimeField().to_representation
+    zones: dict[str, _LocalIso] = {}
+    entries = []
+    for (
+        pk,
+        clinic_id,
+        patient_id,
+        patient_first_name,
+        patient_last_name,
+        mrn,
+        treatment_type_id,
+        treatment_type_name,
+        modality,
+        room_id,
+        room_name,
+        clinician_id,
+        clinician_first_name,
+        clinician_last_name,
+        clinician_username,
+        course_id,
+        sequence,
+        starts_at,
+        ends_at,
+        occupied_until,
+        status,
+        checked_in_at,
+        escort_name,
+        escort_phone,
+        cancelled_at,
+        cancel_reason,
+        late_cancellation,
+        timezone,
+    ) in rows:
+        local = zones.get(timezone)
+        if local is None:
+            local = zones[timezone] = _LocalIso(ZoneInfo(timezone))
+        entries.append(
+            {
+                "id": pk,
+                "clinic": clinic_id,
+                "patient": patient_id,
+                "patient_name": f"{patient_first_name} {patient_last_name}",
+                "patient_mrn": mrn,
+                "treatment_type": treatment_type_id,
+                "treatment_type_name": treatment_type_name,
+                "modality": modality,
+                "room": room_id,
+                "room_name": room_name,
+                "clinician": clinician_id,
+                # User.get_full_name() or get_username()
+                "clinician_name": f"{clinician_first_name} {clinician_last_name}".strip() or clinician_username,
+                "course": course_id,
+                "sequence": sequence,
+                "start": local[starts_at],
+                "end": local[ends_at],
+                "occupied_until": local[occupied_until],
+                "status": status,
+                "checked_in_at": moment(checked_in_at) if checked_in_at is not None else None,
+                "escort_name": escort_name,
+                "escort_phone": str(escort_phone) if escort_phone is not None else None,
+                "cancelled_at": moment(cancelled_at) if cancelled_at is not None else None,
+                "cancel_reason": cancel_reason,
+                "late_cancellation": late_cancellation,
+            }
+        )
+    return entries
