@@ -9,6 +9,7 @@ import io
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import renderers, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,7 +20,7 @@ from clinic.api.schema import problems
 from clinic.api.serializers import AlertSerializer
 from clinic.errors import InvalidInput, NotFound
 from monitoring import rems, selectors
-from monitoring.models import Dose
+from monitoring.models import Dose, VitalSign
 from monitoring.services import amendments, observations
 from monitoring.services import discharge as discharge_services
 from monitoring.services import record as record_services
@@ -91,17 +92,18 @@ class VitalsView(MonitoringView):
         responses={201: s.VitalsResultSerializer, **problems(400, 401, 403, 404, 409)},
     )
     def post(self, request: Request, record_id: int) -> Response:
-        record = self.record(record_id)
-        many = isinstance(request.data, list)
-        serializer = s.VitalsInputSerializer(data=request.data, many=many)
-        serializer.is_valid(raise_exception=True)
-        readings = serializer.validated_data if many else [serializer.validated_data]
-        source = "monitor" if many else "manual"
-        results = observations.vitals_record(actor=self.actor, record=record, readings=readings, source=source)
+        try:
+            readings, many = s.vitals_input(request.data)
+        except ValidationError:
+            self.record(record_id)  # another clinic's record (or none) answers 404 first, as every write does
+            raise
+        source = VitalSign.Source.MONITOR if many else VitalSign.Source.MANUAL
+        # The service finds the record in the actor's clinics (404) and locks it in one statement.
+        results = observations.vitals_record(actor=self.actor, record_id=record_id, readings=readings, source=source)
         alerts = [alert for _, alert in results if alert is not None]
         return Response(
             {
-                "vitals": s.VitalSignSerializer([row for row, _ in results], many=True).data,
+                "vitals": [s.vital_sign_data(row) for row, _ in results],
                 "alerts": AlertSerializer(alerts, many=True).data,
             },
             status=status.HTTP_201_CREATED,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import JSONField, OuterRef, Q, Subquery
 
 from clinic.access import Actor, Perm
 from clinic.errors import InvalidInput
@@ -61,6 +61,28 @@ def policy_layers(treatment_types: Iterable[TreatmentType]) -> dict[int, list[Mo
             own = None  # a row filed under another clinic is not this type's policy
         result[pk] = _layers(clinic_rows.get(tt.clinic_id), own)
     return result
+
+
+def threshold_layers(treatment_type: str) -> dict[str, Subquery]:
+    """Annotations that bring a row's threshold layers along in its own query (no query of their own).
+
+    ``treatment_type`` is the path from the annotated model to the treatment type. The layers are
+    the ones ``policy_layers`` finds: the clinic's row (of the treatment type's clinic), then the
+    type's own row if it is filed under that clinic. See ``thresholds_of``.
+    """
+    clinic = OuterRef(f"{treatment_type}__clinic_id")
+    rows = MonitoringPolicy.objects.filter(clinic_id=clinic).values("thresholds")
+    return {
+        "clinic_thresholds": Subquery(rows.filter(treatment_type__isnull=True)[:1], output_field=JSONField()),
+        "type_thresholds": Subquery(
+            rows.filter(treatment_type_id=OuterRef(f"{treatment_type}__pk"))[:1], output_field=JSONField()
+        ),
+    }
+
+
+def thresholds_of(row: Any) -> thresholds.Thresholds:
+    """The thresholds in force for a row annotated with ``threshold_layers`` (no layer: None)."""
+    return thresholds.resolve(row.clinic_thresholds, row.type_thresholds)
 
 
 def policies_for(treatment_types: Iterable[TreatmentType]) -> dict[int, Policy]:

@@ -24,15 +24,15 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from clinic.access import CLINICIAN_ROLES, Actor, Perm, Role
-from clinic.errors import Conflict, InvalidInput, RuleViolation
+from clinic.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from clinic.models import AuditEvent, Modality, StaffMember
 from clinic.services.audit import audit_record
 from monitoring import thresholds
-from monitoring.models import Amendment, Dose, MonitoringRecord, VitalSign
+from monitoring.models import Amendment, Discharge, Dose, MonitoringRecord, VitalSign
 from scheduling.models import Session
 from scheduling.services.lifecycle import session_mark_started
 
-from .policy import policy_for
+from .policy import policy_for, threshold_layers, thresholds_of
 
 logger = logging.getLogger(__name__)
 
@@ -81,9 +81,40 @@ def lock_open(record_id: int) -> MonitoringRecord:
     return record
 
 
+def lock_open_for(*, actor: Actor, record_id: int, perm: Perm) -> tuple[MonitoringRecord, thresholds.Thresholds]:
+    """``lock_open`` for a caller who has only the record's id, and the thresholds in force.
+
+    One statement for what a monitor's upload needs: the record is found only in the clinics where
+    ``actor`` holds ``perm`` (another clinic's record, or none: 404) and locked (only its own row),
+    with whether it was discharged, whether any vital sign was corrected, and its policy threshold
+    layers. Only the columns the upload reads are loaded (its id, clinic, patient, session and
+    times): the rest of the record, its session and treatment type are not needed here.
+    """
+    record = (
+        MonitoringRecord.objects.select_for_update(of=("self",))
+        .only("id", "clinic_id", "patient_id", "session_id", "opened_at", "first_dose_at")
+        .annotate(
+            discharged=Exists(Discharge.objects.filter(record=OuterRef("pk"))),
+            has_vital_corrections=Exists(Amendment.objects.filter(record=OuterRef("pk"), target_type="vital_sign")),
+            **threshold_layers("session__treatment_type"),
+        )
+        .filter(pk=record_id, clinic_id__in=actor.clinics_with(perm))
+        .first()
+    )
+    if record is None:
+        raise NotFound()
+    if record.discharged:
+        raise _closed()
+    return record, thresholds_of(record)
+
+
 def ensure_open(record: MonitoringRecord) -> None:
     if hasattr(record, "discharge"):
-        raise Conflict("The patient was discharged; record a correction as an amendment.", code="record_closed")
+        raise _closed()
+
+
+def _closed() -> Conflict:
+    return Conflict("The patient was discharged; record a correction as an amendment.", code="record_closed")
 
 
 def audit(actor: Actor, record: MonitoringRecord, obj_type: str, obj_id: object, action: str = "create") -> None:

@@ -460,6 +460,7 @@ def test_a_monitor_upload_costs_the_same_queries_however_long_the_session(ward, 
     ward.clock.move_to(at(9, 59))
     for minute in range(11, 50, 2):
         upload(minute)
-    # token, record, savepoint, lock (with the discharge), policy, baseline, insert, audit, release
-    with django_assert_max_num_queries(9):
+    # token, savepoint, the record found and locked (with the discharge and the policy layers),
+    # baseline, insert, audit, release
+    with django_assert_max_num_queries(7):
         upload(55)
