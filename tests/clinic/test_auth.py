@@ -9,6 +9,7 @@ import time_machine
 from django.conf import settings
 from django.utils import timezone
 from knox.models import AuthToken
+from knox.settings import CONSTANTS
 from rest_framework.test import APIClient
 
 from clinic.access import Role
@@ -174,3 +175,44 @@ def test_session_login_page_serves_the_browsable_api(client, member):
     response = client.get("/api/v1/rooms/", HTTP_ACCEPT="text/html")
     assert response.status_code == 200
     assert b"<html" in response.content.lower()
+
+
+@pytest.mark.postgres
+def test_the_token_lookup_loads_what_the_orm_would_in_one_query(
+    api_client, member, other_clinic, django_assert_num_queries
+):
+    """The lookup is hand-written SQL on PostgreSQL: the user it builds must be the ORM's, field for
+    field, with every active membership (and none of an inactive membership or clinic)."""
+    from clinic.authentication import BearerTokenAuthentication
+    from clinic.models import User
+
+    StaffMemberFactory(clinic=other_clinic, user=member.user, roles=[Role.FRONT_DESK])
+    in_closed_clinic = StaffMemberFactory(user=member.user, roles=[Role.CLINIC_ADMIN])
+    in_closed_clinic.clinic.active = False
+    in_closed_clinic.clinic.save()
+    StaffMemberFactory(user=member.user, roles=[Role.NURSE], active=False)
+    token = login(api_client, member.user.username).json()["token"]
+
+    with django_assert_num_queries(1):
+        user, auth_token = BearerTokenAuthentication().authenticate_credentials(token.encode())
+    expected = User.objects.get(pk=member.user.pk)
+    fields = [f.attname for f in User._meta.concrete_fields]
+    assert [getattr(user, f) for f in fields] == [getattr(expected, f) for f in fields]
+    stored = AuthToken.objects.get(pk=auth_token.pk)
+    assert (auth_token.user_id, auth_token.expiry, auth_token.created) == (user.pk, stored.expiry, stored.created)
+    assert auth_token.user is user and not user._state.adding and user._state.db == "default"
+    actor = user._clinic_actor
+    assert {cid: sorted(m.roles) for cid, m in actor.memberships.items()} == {
+        member.clinic_id: ["nurse", "prescriber"],
+        other_clinic.pk: ["front_desk"],
+    }
+    assert actor.memberships[member.clinic_id].staff_member_id == member.pk
+
+
+def test_a_token_whose_secret_does_not_match_is_refused(api_client, member):
+    """Same key prefix, different secret: the digest comparison refuses it."""
+    token = login(api_client, member.user.username).json()["token"]
+    prefix = token[: CONSTANTS.TOKEN_KEY_LENGTH]
+    forged = prefix + "".join("a" if c != "a" else "b" for c in token[len(prefix) :])
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
+    assert api_client.get("/api/v1/me/").status_code == 401
