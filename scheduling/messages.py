@@ -9,13 +9,15 @@ time the reminder checks the session is still booked for the time it was written
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from dataclasses import dataclass
 
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext, pgettext
 
 from clinic.messaging import outbox
 from clinic.messaging.render import Renderer, register
-from clinic.models import Modality, OutboundMessage
+from clinic.models import Clinic, Modality, OutboundMessage
 from scheduling.models import Course, Session
 from scheduling.protocols import local_datetime
 
@@ -154,6 +156,13 @@ def session_messages_cancel(*, session: Session) -> None:
 
 
 def _when(moment: dt.datetime, tz) -> str:
+    return _when_in(moment, tz, translation.get_language())
+
+
+@functools.lru_cache(maxsize=4096)
+def _when_in(moment: dt.datetime, tz, language: str | None) -> str:
+    """``_when`` in ``language`` (the active one; part of the key only). Sessions start on few
+    distinct times, so a reminder run formats each (time, clinic zone, language) once."""
     local = timezone.localtime(moment, tz)
     # Runs in the clinic's language (clinic.messaging.render): the day format and the phrase are
     # translatable, since word order differs ("martes 9 de marzo a las 14:00").
@@ -161,66 +170,68 @@ def _when(moment: dt.datetime, tz) -> str:
     return gettext("%(day)s at %(time)s") % {"day": day, "time": f"{local:%H:%M}"}
 
 
-def _appointment_context(message: OutboundMessage, session: Session) -> dict:
+@dataclass(frozen=True)
+class Appointment:
+    """What the appointment texts need of a session: a reminder run loads thousands, so a row of
+    a few columns rather than a session with its clinic, patient and treatment type (the clinic
+    is the message's own, already loaded)."""
+
+    status: str
+    starts_at: dt.datetime
+    clinic: Clinic
+    first_name: str
+    modality: str
+    course_count: int | None = None
+
+
+def _appointment_context(message: OutboundMessage, session: Appointment) -> dict:
     clinic = session.clinic
     return {
         "clinic_name": clinic.patient_facing_name,
         "clinic_phone": str(clinic.phone or ""),
         "clinic_address": ", ".join(p for p in (clinic.address_line1, clinic.city) if p),
         "when": _when(session.starts_at, clinic.tz),
-        "first_name": session.patient.first_name,
+        "first_name": session.first_name,
         # Fasting applies to the nasal spray (label: no food 2 h, no liquids 30 min before).
-        "fasting": session.treatment_type.modality == Modality.ESKETAMINE_NASAL,
+        "fasting": session.modality == Modality.ESKETAMINE_NASAL,
         "escort": True,
     }
 
 
-# What the appointment templates use; a reminder run loads thousands of sessions, so the wide
-# patient and clinic rows stay in the database.
-_MESSAGE_COLUMNS = (
-    "course_id",
-    "status",
-    "starts_at",
-    "clinic__name",
-    "clinic__message_name",
-    "clinic__phone",
-    "clinic__address_line1",
-    "clinic__city",
-    "clinic__timezone",
-    "patient__first_name",
-    "treatment_type__modality",
-)
+_COLUMNS = ("id", "course_id", "clinic_id", "status", "starts_at", "patient__first_name", "treatment_type__modality")
 
 
-def _load_sessions(messages: list[OutboundMessage]) -> dict[int, Session]:
+def _load_sessions(messages: list[OutboundMessage]) -> dict[int, Appointment]:
     """Each message's session; a course confirmation gets the course's first booked session."""
     session_ids = [m.subject_id for m in messages if m.subject_type == "session"]
     course_ids = [m.subject_id for m in messages if m.subject_type == "course"]
-    related = ("clinic", "patient", "treatment_type")
-    sessions = {
-        s.pk: s for s in Session.objects.filter(pk__in=session_ids).select_related(*related).only(*_MESSAGE_COLUMNS)
-    }
-    first_of_course: dict[int, Session] = {}
+    rows = list(Session.objects.filter(pk__in=session_ids).values_list(*_COLUMNS)) if session_ids else []
+    sessions = {row[0]: row for row in rows}
+    first_of_course: dict[int, tuple] = {}
     counts: dict[int, int] = {}
     if course_ids:
-        for s in (
+        for row in (
             Session.objects.filter(course_id__in=course_ids, status=Session.Status.BOOKED)
-            .select_related(*related)
-            .only(*_MESSAGE_COLUMNS)
             .order_by("course_id", "starts_at")
+            .values_list(*_COLUMNS)
         ):
-            first_of_course.setdefault(s.course_id, s)
-            counts[s.course_id] = counts.get(s.course_id, 0) + 1
+            first_of_course.setdefault(row[1], row)
+            counts[row[1]] = counts.get(row[1], 0) + 1
+    clinics = {m.clinic_id: m.clinic for m in messages}
+    if missing := {row[2] for row in [*sessions.values(), *first_of_course.values()]} - clinics.keys():
+        clinics.update(Clinic.objects.in_bulk(missing))  # a session is its messages' clinic's: never so far
     loaded = {}
     for m in messages:
-        session = sessions.get(m.subject_id) if m.subject_type == "session" else first_of_course.get(m.subject_id)
-        if session is not None:
-            session.course_count = counts.get(m.subject_id) if m.subject_type == "course" else None
-            loaded[m.pk] = session
+        course = m.subject_type == "course"
+        row = first_of_course.get(m.subject_id) if course else sessions.get(m.subject_id)
+        if row is not None:
+            _, _, clinic_id, status, starts_at, first_name, modality = row
+            count = counts.get(m.subject_id) if course else None
+            loaded[m.pk] = Appointment(status, starts_at, clinics[clinic_id], first_name, modality, count)
     return loaded
 
 
-def _reminder_context(message: OutboundMessage, session: Session) -> dict | None:
+def _reminder_context(message: OutboundMessage, session: Appointment) -> dict | None:
     # Still booked, still at the time the reminder was written for, and not already under way
     # (an SMS held back by quiet hours can wake up too late to be useful).
     if session.status != Session.Status.BOOKED or session.starts_at != message.about_time:
@@ -230,7 +241,7 @@ def _reminder_context(message: OutboundMessage, session: Session) -> dict | None
     return _appointment_context(message, session)
 
 
-def _confirmation_context(message: OutboundMessage, session: Session) -> dict | None:
+def _confirmation_context(message: OutboundMessage, session: Appointment) -> dict | None:
     if session.status != Session.Status.BOOKED:
         return None
     return {**_appointment_context(message, session), "course_count": session.course_count}

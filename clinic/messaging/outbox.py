@@ -296,7 +296,7 @@ def deliver(ids: Sequence[int], *, lease: dt.datetime | None, now: dt.datetime |
     if not held:
         return outcome
     stop_at = time.monotonic() + (lease - now - SEND_MARGIN).total_seconds()
-    messages = list(OutboundMessage.objects.filter(id__in=held).select_related("clinic", "patient", "staff__user"))
+    messages = _load_messages(held)
     by_kind: dict[str, list[OutboundMessage]] = defaultdict(list)
     for message in messages:
         by_kind[message.kind].append(message)
@@ -331,9 +331,39 @@ def deliver(ids: Sequence[int], *, lease: dt.datetime | None, now: dt.datetime |
         [r for r in ready if r.message.channel == Channel.EMAIL],
         outcome,
         stop_at,
+        rendering.TextCache(),
     )
     _record(outcome, now, lease)
     return outcome
+
+
+# Of a message's patient or staff member, delivery reads only where they can be reached now; the
+# patient row is wide (two phone numbers parsed per row). The message keeps all its own columns:
+# renderers read them.
+_ADDRESS_COLUMNS = (
+    "patient__email",
+    "patient__phone",
+    "patient__preferred_channel",
+    "patient__email_opt_out",
+    "patient__sms_opt_out",
+    "staff__phone",
+    "staff__user__email",
+)
+
+
+def _load_messages(ids: list[int]) -> list[OutboundMessage]:
+    """The rows with their patient's or staff member's addresses, and their clinic: one object per
+    clinic, shared by its messages (a batch is usually one clinic's, and a clinic row is wide)."""
+    own = [f.name for f in OutboundMessage._meta.concrete_fields]
+    messages = list(
+        OutboundMessage.objects.filter(id__in=ids)
+        .select_related("patient", "staff__user")
+        .only(*own, *_ADDRESS_COLUMNS)
+    )
+    clinics = Clinic.objects.in_bulk({m.clinic_id for m in messages})
+    for message in messages:
+        message.clinic = clinics[message.clinic_id]
+    return messages
 
 
 def _hold(ids: Sequence[int], lease: dt.datetime | None, now: dt.datetime) -> tuple[list[int], dt.datetime]:
@@ -379,11 +409,12 @@ def _unreachable_reason(message: OutboundMessage) -> str:
     return "no_channel"
 
 
-def _compose(item: _Ready) -> rendering.Rendered:
+def _compose(item: _Ready, texts: rendering.TextCache) -> rendering.Rendered:
     """Render the text, minting the message's link (if it carries one) only now that it is sent."""
     if item.renderer.mint is not None:
         item.minted = item.renderer.mint(item.message, item.subject)
-    return rendering.render(item.renderer.template, {**item.context, **item.minted}, channel=item.message.channel)
+    context = {**item.context, **item.minted}
+    return rendering.render(item.renderer.template, context, channel=item.message.channel, texts=texts)
 
 
 def _withdraw(item: _Ready) -> None:
@@ -392,7 +423,9 @@ def _withdraw(item: _Ready) -> None:
         item.renderer.revoke(item.minted)
 
 
-def _send(sms_items: list[_Ready], emails: list[_Ready], outcome: Outcome, stop_at: float) -> None:
+def _send(
+    sms_items: list[_Ready], emails: list[_Ready], outcome: Outcome, stop_at: float, texts: rendering.TextCache
+) -> None:
     """Send SMS, then emails over one connection, until done or the lease is running out.
 
     A soft time limit stops the sending: the message in flight keeps its lease (its fate is unknown:
@@ -405,18 +438,18 @@ def _send(sms_items: list[_Ready], emails: list[_Ready], outcome: Outcome, stop_
             if time.monotonic() >= stop_at:
                 break
             done.add(item.message.pk)
-            _send_sms(item, outcome)
+            _send_sms(item, outcome, texts)
         if emails and time.monotonic() < stop_at:
-            _send_emails(emails, outcome, stop_at, done)
+            _send_emails(emails, outcome, stop_at, done, texts)
     except SoftTimeLimitExceeded:
         logger.warning("outbox.time_limit", extra={"count": len(pending) - len(done)})
     outcome.released.extend(item.message.pk for item in pending if item.message.pk not in done)
 
 
-def _send_sms(item: _Ready, outcome: Outcome) -> None:
+def _send_sms(item: _Ready, outcome: Outcome, texts: rendering.TextCache) -> None:
     message = item.message
     try:
-        text = _compose(item)
+        text = _compose(item, texts)
         sms.get_backend().send(sms.SmsMessage(to=message.recipient, body=text.sms, reference=str(message.pk)))
     except SoftTimeLimitExceeded:
         raise
@@ -441,7 +474,9 @@ def _email(message: OutboundMessage, text: rendering.Rendered, connection) -> Em
     )
 
 
-def _send_emails(emails: list[_Ready], outcome: Outcome, stop_at: float, done: set[int]) -> None:
+def _send_emails(
+    emails: list[_Ready], outcome: Outcome, stop_at: float, done: set[int], texts: rendering.TextCache
+) -> None:
     # The connection is opened before anything is rendered: with the mail server down, no link is minted.
     try:
         connection = get_connection()
@@ -458,7 +493,7 @@ def _send_emails(emails: list[_Ready], outcome: Outcome, stop_at: float, done: s
             message = item.message
             done.add(message.pk)
             try:
-                _email(message, _compose(item), connection).send()
+                _email(message, _compose(item, texts), connection).send()
             except SoftTimeLimitExceeded:
                 raise
             except Exception as exc:
