@@ -77,8 +77,11 @@ def message_language(message: Any) -> str:
 def _in_message_language(context: Callable[[Any, Any], dict[str, Any] | None]) -> Callable:
     def in_language(message: Any, subject: Any) -> dict[str, Any] | None:
         language = message_language(message)
-        with translation.override(language):
+        if translation.get_language() == language:  # most messages: no switching back and forth
             built = context(message, subject)
+        else:
+            with translation.override(language):
+                built = context(message, subject)
         if built is not None:
             built.setdefault("language", language)
         return built
