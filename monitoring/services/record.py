@@ -62,16 +62,30 @@ PRE_DOSE_FIELDS = (
 )
 
 
+def _lock_row(record_id: int, clinic_ids: list[int] | None = None) -> bool:
+    """Take the record row's lock, alone (False when there is no such record, or not in ``clinic_ids``).
+
+    The lock is its own statement so that what is read next is read after it. Under READ
+    COMMITTED a statement reads the database as it was when the statement began: a read in the
+    locking statement that waited for a discharge (or a correction) to commit would not see the
+    discharge it waited for, and would write to a closed record.
+    """
+    rows = MonitoringRecord.objects.select_for_update().filter(pk=record_id)
+    if clinic_ids is not None:
+        rows = rows.filter(clinic_id__in=clinic_ids)
+    return rows.exists()
+
+
 def lock_open(record_id: int) -> MonitoringRecord:
     """Lock the record row for a write and refuse if the patient was discharged.
 
-    One statement: the discharge (if any), the treatment type and whether any vital sign was
-    corrected (see ``corrected``) come along, and only the record row is locked (`of=self`), so a
-    concurrent discharge waits for this write.
+    The lock first (``_lock_row``), then one read: the discharge (if any), the treatment type and
+    whether any vital sign was corrected (see ``corrected``) come along. Only the record row is
+    locked, so a concurrent discharge waits for this write.
     """
+    _lock_row(record_id)
     record = (
-        MonitoringRecord.objects.select_for_update(of=("self",))
-        .select_related("session__treatment_type", "discharge")
+        MonitoringRecord.objects.select_related("session__treatment_type", "discharge")
         .annotate(
             has_vital_corrections=Exists(Amendment.objects.filter(record=OuterRef("pk"), target_type="vital_sign"))
         )
@@ -84,25 +98,24 @@ def lock_open(record_id: int) -> MonitoringRecord:
 def lock_open_for(*, actor: Actor, record_id: int, perm: Perm) -> tuple[MonitoringRecord, thresholds.Thresholds]:
     """``lock_open`` for a caller who has only the record's id, and the thresholds in force.
 
-    One statement for what a monitor's upload needs: the record is found only in the clinics where
-    ``actor`` holds ``perm`` (another clinic's record, or none: 404) and locked (only its own row),
-    with whether it was discharged, whether any vital sign was corrected, and its policy threshold
-    layers. Only the columns the upload reads are loaded (its id, clinic, patient, session and
-    times): the rest of the record, its session and treatment type are not needed here.
+    The record is found only in the clinics where ``actor`` holds ``perm`` (another clinic's
+    record, or none: 404) and locked (only its own row, ``_lock_row``); then one read brings what
+    a monitor's upload needs: whether it was discharged, whether any vital sign was corrected, and
+    its policy threshold layers. Only the columns the upload reads are loaded (its id, clinic,
+    patient, session and times): the rest of the record, its session and treatment type are not
+    needed here.
     """
+    if not _lock_row(record_id, actor.clinics_with(perm)):
+        raise NotFound()
     record = (
-        MonitoringRecord.objects.select_for_update(of=("self",))
-        .only("id", "clinic_id", "patient_id", "session_id", "opened_at", "first_dose_at")
+        MonitoringRecord.objects.only("id", "clinic_id", "patient_id", "session_id", "opened_at", "first_dose_at")
         .annotate(
             discharged=Exists(Discharge.objects.filter(record=OuterRef("pk"))),
             has_vital_corrections=Exists(Amendment.objects.filter(record=OuterRef("pk"), target_type="vital_sign")),
             **threshold_layers("session__treatment_type"),
         )
-        .filter(pk=record_id, clinic_id__in=actor.clinics_with(perm))
-        .first()
+        .get(pk=record_id)
     )
-    if record is None:
-        raise NotFound()
     if record.discharged:
         raise _closed()
     return record, thresholds_of(record)
