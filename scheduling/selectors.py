@@ -12,6 +12,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
@@ -202,8 +203,9 @@ class ClinicianInfo:
     max_concurrent: int
 
 
-@dataclass(frozen=True)
-class BusySession:
+class BusySession(NamedTuple):
+    """An active session in the searched range (a tuple: a 4-week search builds thousands)."""
+
     id: int
     room_id: int
     clinician_id: int
@@ -356,8 +358,13 @@ SELECT
 """
 
 
-def _ts(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value)
+class _Instants(dict):
+    """Timestamp text from PostgreSQL's JSON -> aware datetime, each distinct one parsed once
+    (sessions start and end on a few shared instants: a 4-week search has ~6,000 for ~600)."""
+
+    def __missing__(self, text: str) -> dt.datetime:
+        value = self[text] = dt.datetime.fromisoformat(text)
+        return value
 
 
 def _load_sql(q: _Query) -> _Raw:
@@ -381,6 +388,7 @@ def _load_sql(q: _Query) -> _Raw:
             },
         )
         hours, closures, rooms, staff, sessions, patient_sessions = cursor.fetchone()
+    ts = _Instants()
     return _Raw(
         hours=[(d, dt.time.fromisoformat(o), dt.time.fromisoformat(c)) for d, o, c in hours],
         closures=[(dt.date.fromisoformat(a), dt.date.fromisoformat(b)) for a, b in closures],
@@ -392,12 +400,12 @@ def _load_sql(q: _Query) -> _Raw:
                 roles,
                 limit,
                 [(d, dt.time.fromisoformat(a), dt.time.fromisoformat(b)) for d, a, b in windows],
-                [(_ts(a), _ts(b)) for a, b in time_off],
+                [(ts[a], ts[b]) for a, b in time_off],
             )
             for pk, full_name, username, roles, limit, windows, time_off in staff
         ],
-        sessions=[BusySession(i, r, c, p, _ts(a), _ts(b), _ts(o)) for i, r, c, p, a, b, o in sessions],
-        patient_sessions=[(_ts(a), _ts(b)) for a, b in patient_sessions] if patient is not None else [],
+        sessions=[BusySession(i, r, c, p, ts[a], ts[b], ts[o]) for i, r, c, p, a, b, o in sessions],
+        patient_sessions=[(ts[a], ts[b]) for a, b in patient_sessions] if patient is not None else [],
     )
 
 
