@@ -189,7 +189,7 @@ REST_FRAMEWORK = {
     # Deny by default: a view must name the permission it needs (see clinic.access).
     "DEFAULT_PERMISSION_CLASSES": ["clinic.permissions.HasClinicPermission"],
     "DEFAULT_RENDERER_CLASSES": [
-        "rest_framework.renderers.JSONRenderer",
+        "clinic.api.renderers.JSONRenderer",  # DRF's output, encoded by orjson
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],

@@ -31,4 +31,4 @@ if "EMAIL_URL" not in env and "EMAIL_BACKEND" not in env:
     EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"  # EMAIL_HOST/PORT/... from base
 
 # The API needs no HTML browsing in production.
-REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["rest_framework.renderers.JSONRenderer"]
+REST_FRAMEWORK["DEFAULT_RENDERER_CLASSES"] = ["clinic.api.renderers.JSONRenderer"]
