@@ -44,6 +44,13 @@ def reminder_time(session: Session, hours: int) -> dt.datetime:
 
 def session_messages_schedule(*, session: Session, confirm: bool = True, now: dt.datetime | None = None) -> None:
     """Called in the booking transaction; all the session's messages go in one INSERT."""
+    outbox.schedule_new(session_messages(session=session, confirm=confirm, now=now))
+
+
+def session_messages(
+    *, session: Session, confirm: bool = True, now: dt.datetime | None = None
+) -> list[OutboundMessage]:
+    """The new session's messages, unsaved (insert them with ``ignore_conflicts``: keys are unique)."""
     now = now or timezone.now()
     clinic, patient = session.clinic, session.patient
     rows = []
@@ -73,7 +80,7 @@ def session_messages_schedule(*, session: Session, confirm: bool = True, now: dt
                     about_time=session.starts_at,
                 )
             )
-    outbox.schedule_new([row for row in rows if row is not None])
+    return [row for row in rows if row is not None]
 
 
 def course_confirmation_schedule(*, course: Course, now: dt.datetime | None = None) -> None:

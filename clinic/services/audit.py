@@ -26,7 +26,7 @@ def _actor_fields(actor: Actor | User | None, actor_kind: str | None) -> dict:
     return {"actor": user, "actor_kind": actor_kind}
 
 
-def audit_record(
+def audit_event(
     *,
     actor: Actor | User | None,
     action: str,
@@ -37,7 +37,8 @@ def audit_record(
     changed_fields: Sequence[str] = (),
     actor_kind: str | None = None,
 ) -> AuditEvent:
-    return AuditEvent.objects.create(
+    """The audit row, unsaved: for ``clinic.rows.insert_rows`` with the operation's other rows."""
+    return AuditEvent(
         **_actor_fields(actor, actor_kind),
         action=action,
         object_type=object_type,
@@ -48,6 +49,13 @@ def audit_record(
         request_id=request_id_var.get(),
         client_address=client_address_var.get(),
     )
+
+
+def audit_record(**fields) -> AuditEvent:
+    """``audit_event(**fields)``, saved."""
+    event = audit_event(**fields)
+    event.save()
+    return event
 
 
 def audit_record_many(

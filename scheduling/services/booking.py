@@ -21,9 +21,10 @@ from django.utils import timezone
 from clinic.access import Actor, Perm
 from clinic.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from clinic.models import AuditEvent, CandidacyStatus, Modality, Patient, Room, StaffMember
-from clinic.services.audit import audit_record
+from clinic.rows import Rows, insert_rows
+from clinic.services.audit import audit_event
 from scheduling import availability
-from scheduling.messages import session_messages_schedule
+from scheduling.messages import session_messages
 from scheduling.models import Session, SessionEvent, TreatmentType
 from scheduling.selectors import SchedulingContext, scheduling_context
 
@@ -244,31 +245,30 @@ def insert_session(
         if refusal is None:
             raise
         raise refusal from exc
-    SessionEvent.objects.create(
-        session=session,
-        kind=SessionEvent.Kind.BOOKED,
-        actor=actor.user,
-        details={
-            "starts_at": session.starts_at.isoformat(),
-            "room": session.room_id,
-            "clinician": session.clinician_id,
-        },
-    )
-    audit_record(
-        actor=actor,
-        action=AuditEvent.Action.CREATE,
-        object_type="session",
-        object_id=session.pk,
-        clinic_id=ctx.clinic.pk,
-        patient_id=patient.pk,
-    )
+    details = {"starts_at": session.starts_at.isoformat(), "room": session.room_id, "clinician": session.clinician_id}
     session.clinic, session.patient = ctx.clinic, patient
     # The names the calendar shows, from the context in hand (as a query's annotations would be):
     # the caller can answer without reading the new session back.
     session.room_name = ctx.rooms[placement.room_id].name
     session.clinician_name = ctx.clinicians[placement.clinician_id].name
-    # A course gets one confirmation for all its sessions (scheduled by series_book).
-    session_messages_schedule(session=session, confirm=course is None)
+    # Its event, audit row and messages: one statement. A course gets one confirmation for all its
+    # sessions (scheduled by series_book).
+    insert_rows(
+        Rows([SessionEvent(session=session, kind=SessionEvent.Kind.BOOKED, actor=actor.user, details=details)]),
+        Rows(
+            [
+                audit_event(
+                    actor=actor,
+                    action=AuditEvent.Action.CREATE,
+                    object_type="session",
+                    object_id=session.pk,
+                    clinic_id=ctx.clinic.pk,
+                    patient_id=patient.pk,
+                )
+            ]
+        ),
+        Rows(session_messages(session=session, confirm=course is None), ignore_conflicts=True),
+    )
     return session
 
 

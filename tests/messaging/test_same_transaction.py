@@ -23,15 +23,16 @@ from tests.scheduling.helpers import NY, book, local
 
 @pytest.fixture
 def written(monkeypatch) -> list[int]:
-    """After each session's messages are scheduled, how many outbox rows the transaction holds."""
+    """After each session's rows (event, audit row, messages) are written, how many outbox rows the
+    transaction holds."""
     counts: list[int] = []
-    real = booking.session_messages_schedule
+    real = booking.insert_rows
 
-    def spy(**kwargs) -> None:
-        real(**kwargs)
+    def spy(*groups) -> None:
+        real(*groups)
         counts.append(OutboundMessage.objects.count())
 
-    monkeypatch.setattr(booking, "session_messages_schedule", spy)
+    monkeypatch.setattr(booking, "insert_rows", spy)
     return counts
 
 
@@ -48,13 +49,14 @@ def test_a_refused_booking_leaves_no_message(world, written):
 
 
 def test_a_booking_that_fails_after_its_messages_were_written_leaves_none(world, written, monkeypatch):
-    real = booking.session_messages_schedule
+    real = booking.insert_rows
 
-    def then_refuse(**kwargs) -> None:
-        real(**kwargs)
+    def then_refuse(*groups) -> None:
+        real(*groups)
+        assert OutboundMessage.objects.exists()  # the messages were written before the refusal
         raise BookingRefused("Refused at the last step.", code="room_unavailable")
 
-    monkeypatch.setattr(booking, "session_messages_schedule", then_refuse)
+    monkeypatch.setattr(booking, "insert_rows", then_refuse)
     refused = book(world.front_desk, world.patient, world.iv, local(2027, 3, 5, 10))
     assert refused.status_code == 409, refused.content
     assert not OutboundMessage.objects.exists()

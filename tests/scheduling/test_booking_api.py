@@ -240,10 +240,10 @@ def test_the_booking_answer_is_what_the_calendar_then_shows(world, named):
 def test_a_booking_costs_a_fixed_handful_of_statements(world, named, django_assert_num_queries):
     """BEGIN, token, treatment type, patient (read and locked at once), the named clinician's lock,
     the calendar context (or: context, then the chosen clinician's lock and recount), the session,
-    its event, audit row and messages, COMMIT. (Django logs BEGIN and COMMIT; the benchmark also
+    then its event, audit row and messages in one statement, COMMIT. (Django logs BEGIN and COMMIT; the benchmark also
     counts the connection's health check: BENCHMARKS.md.)"""
     extra = {"room": world.room.pk, "clinician": world.nurse.pk} if named else {}
-    with django_assert_num_queries(11 if named else 12):
+    with django_assert_num_queries(9 if named else 10):
         assert book(world.front_desk, world, world.iv, local(2027, 3, 2, 10), **extra).status_code == 201
 
 

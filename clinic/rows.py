@@ -1,0 +1,53 @@
+"""New rows of several models in one INSERT statement (PostgreSQL), for a write that adds a few
+rows to several tables in one transaction: a booking's event, audit row and messages.
+
+Each model's rows are compiled by Django's own INSERT compiler (field preparation, ``pre_save``
+defaults, ``ON CONFLICT DO NOTHING`` when asked), and the statements are chained as data-modifying
+CTEs, so they cost one round trip instead of one each. Nothing is read back: the instances get no
+primary key and no signals are sent, so use it only for append-only rows whose ids the caller does
+not need. Elsewhere (SQLite) each model's rows go through ``bulk_create``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import connection
+from django.db.models import Model
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Unsaved instances of one model; ``ignore_conflicts`` skips rows a unique key already has."""
+
+    objs: Sequence[Model]
+    ignore_conflicts: bool = False
+
+
+def _insert_sql(rows: Rows) -> tuple[str, tuple]:
+    model = type(rows.objs[0])
+    opts = model._meta
+    fields = [f for f in opts.concrete_fields if f is not opts.auto_field and not f.generated]
+    query = InsertQuery(model, on_conflict=OnConflict.IGNORE if rows.ignore_conflicts else None)
+    query.insert_values(fields, rows.objs)
+    [(sql, params)] = query.get_compiler(connection=connection).as_sql()
+    return sql, tuple(params)
+
+
+def insert_rows(*groups: Rows) -> None:
+    """INSERT every group's rows; one statement on PostgreSQL, whatever the number of models."""
+    groups = tuple(g for g in groups if g.objs)
+    if not groups:
+        return
+    if connection.vendor != "postgresql":
+        for group in groups:
+            type(group.objs[0])._default_manager.bulk_create(group.objs, ignore_conflicts=group.ignore_conflicts)
+        return
+    *leading, (last_sql, last_params) = (_insert_sql(g) for g in groups)
+    ctes = ", ".join(f"insert_{n} AS ({sql})" for n, (sql, _) in enumerate(leading))
+    params = [p for _, group_params in leading for p in group_params] + list(last_params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {ctes} {last_sql}" if ctes else last_sql, params)

@@ -1,0 +1,91 @@
+"""``clinic.rows.insert_rows``: rows of several models in one statement, stored as bulk_create would."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from clinic.models import AuditEvent, OutboundMessage
+from clinic.rows import Rows, insert_rows
+from tests.factories.clinic import ClinicFactory, PatientFactory, StaffMemberFactory
+
+
+def _message(clinic, patient, key: str) -> OutboundMessage:
+    return OutboundMessage(
+        clinic=clinic,
+        patient=patient,
+        kind=OutboundMessage.Kind.SESSION_REMINDER,
+        channel="email",
+        recipient="pat@example.org",
+        subject_type="session",
+        subject_id=7,
+        scheduled_for=timezone.now() + dt.timedelta(hours=2),
+        dedupe_key=key,
+    )
+
+
+def _audit(clinic, patient, user, object_id: str) -> AuditEvent:
+    return AuditEvent(
+        actor=user,
+        actor_kind=AuditEvent.ActorKind.STAFF,
+        action=AuditEvent.Action.CREATE,
+        object_type="session",
+        object_id=object_id,
+        clinic_id=clinic.pk,
+        patient_id=patient.pk,
+        changed_fields=["starts_at"],
+    )
+
+
+def _stored(model, **filters) -> list[dict]:
+    """The rows as stored, without their ids and the times taken from the clock at insert."""
+    skip = {model._meta.pk.attname, "occurred_at", "created_at", "scheduled_for"}
+    rows = model.objects.filter(**filters).order_by("pk").values()
+    return [{k: v for k, v in row.items() if k not in skip} for row in rows]
+
+
+@pytest.mark.postgres
+def test_rows_of_several_models_go_in_one_statement_as_bulk_create_would_store_them(db, django_assert_num_queries):
+    clinic = ClinicFactory()
+    patient = PatientFactory(clinic=clinic)
+    user = StaffMemberFactory(clinic=clinic).user
+    with django_assert_num_queries(1):
+        insert_rows(
+            Rows([_audit(clinic, patient, user, "ours-1"), _audit(clinic, patient, user, "ours-2")]),
+            Rows([_message(clinic, patient, "ours:a"), _message(clinic, patient, "ours:b")], ignore_conflicts=True),
+        )
+    AuditEvent.objects.bulk_create([_audit(clinic, patient, user, "ours-1"), _audit(clinic, patient, user, "ours-2")])
+    OutboundMessage.objects.bulk_create([_message(clinic, patient, "ref:a"), _message(clinic, patient, "ref:b")])
+    audit = _stored(AuditEvent, object_type="session")
+    assert len(audit) == 4 and audit[:2] == audit[2:]
+    messages = _stored(OutboundMessage)
+    assert [{**m, "dedupe_key": m["dedupe_key"][-1]} for m in messages[:2]] == [
+        {**m, "dedupe_key": m["dedupe_key"][-1]} for m in messages[2:]
+    ]
+    assert all(e.occurred_at is not None for e in AuditEvent.objects.all())
+
+
+@pytest.mark.postgres
+def test_ignored_conflicts_skip_only_the_duplicate_and_any_other_failure_inserts_nothing(db):
+    clinic = ClinicFactory()
+    patient = PatientFactory(clinic=clinic)
+    user = StaffMemberFactory(clinic=clinic).user
+    insert_rows(Rows([_message(clinic, patient, "rows:dup")]))
+    insert_rows(
+        Rows([_audit(clinic, patient, user, "kept")]),
+        Rows([_message(clinic, patient, "rows:dup"), _message(clinic, patient, "rows:new")], ignore_conflicts=True),
+    )
+    assert sorted(OutboundMessage.objects.values_list("dedupe_key", flat=True)) == ["rows:dup", "rows:new"]
+    assert AuditEvent.objects.filter(object_id="kept").count() == 1
+    # Without ignore_conflicts the duplicate fails the whole statement: the audit row does not land either.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_rows(Rows([_audit(clinic, patient, user, "lost")]), Rows([_message(clinic, patient, "rows:dup")]))
+    assert not AuditEvent.objects.filter(object_id="lost").exists()
+
+
+def test_nothing_to_insert_sends_nothing(db, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        insert_rows(Rows([]), Rows([], ignore_conflicts=True))
