@@ -205,7 +205,7 @@ def _appointment_context(message: OutboundMessage, session: Appointment) -> dict
     }
 
 
-_COLUMNS = ("id", "course_id", "clinic_id", "status", "starts_at", "patient__first_name", "treatment_type__modality")
+_COLUMNS = ("id", "course_id", "status", "starts_at", "patient__first_name", "treatment_type__modality")
 
 
 def _load_sessions(messages: list[OutboundMessage]) -> dict[int, Appointment]:
@@ -224,17 +224,15 @@ def _load_sessions(messages: list[OutboundMessage]) -> dict[int, Appointment]:
         ):
             first_of_course.setdefault(row[1], row)
             counts[row[1]] = counts.get(row[1], 0) + 1
-    clinics = {m.clinic_id: m.clinic for m in messages}
-    if missing := {row[2] for row in [*sessions.values(), *first_of_course.values()]} - clinics.keys():
-        clinics.update(Clinic.objects.in_bulk(missing))  # a session is its messages' clinic's: never so far
     loaded = {}
     for m in messages:
         course = m.subject_type == "course"
         row = first_of_course.get(m.subject_id) if course else sessions.get(m.subject_id)
         if row is not None:
-            _, _, clinic_id, status, starts_at, first_name, modality = row
+            _, _, status, starts_at, first_name, modality = row
             count = counts.get(m.subject_id) if course else None
-            loaded[m.pk] = Appointment(status, starts_at, clinics[clinic_id], first_name, modality, count)
+            # The message's clinic is its session's (both rows are written with the session's clinic).
+            loaded[m.pk] = Appointment(status, starts_at, m.clinic, first_name, modality, count)
     return loaded
 
 
