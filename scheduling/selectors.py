@@ -34,12 +34,15 @@ def treatment_type_list(*, actor: Actor, perm: Perm = Perm.CLINIC_VIEW) -> Query
     return TreatmentType.objects.filter(clinic_id__in=actor.clinics_with(perm)).order_by("clinic_id", "name", "id")
 
 
-def treatment_type_get(*, actor: Actor, treatment_type_id: int, perm: Perm = Perm.CLINIC_VIEW) -> TreatmentType:
-    treatment_type = (
-        TreatmentType.objects.filter(pk=treatment_type_id, clinic_id__in=actor.clinics_with(perm))
-        .select_related("clinic")
-        .first()
-    )
+def treatment_type_get(
+    *, actor: Actor, treatment_type_id: int, perm: Perm = Perm.CLINIC_VIEW, with_clinic: bool = True
+) -> TreatmentType:
+    """One of the actor's clinics' treatment types, or 404. ``with_clinic=False`` for a caller that
+    gets the clinic elsewhere (a booking reads it with the patient): the clinic row is wide."""
+    treatment_types = TreatmentType.objects.filter(pk=treatment_type_id, clinic_id__in=actor.clinics_with(perm))
+    if with_clinic:
+        treatment_types = treatment_types.select_related("clinic")
+    treatment_type = treatment_types.first()
     if treatment_type is None:
         raise NotFound()
     return treatment_type

@@ -326,7 +326,10 @@ class SessionViewSet(ApiViewSet):
                 actor=self.actor,
                 patient_id=data["patient"],
                 treatment_type=selectors.treatment_type_get(
-                    actor=self.actor, treatment_type_id=data["treatment_type"], perm=Perm.SCHEDULE_MANAGE
+                    actor=self.actor,
+                    treatment_type_id=data["treatment_type"],
+                    perm=Perm.SCHEDULE_MANAGE,
+                    with_clinic=False,
                 ),
                 starts_at=data["start"],
                 room_id=data["room"],

@@ -328,6 +328,7 @@ def session_book(
         actor.require(Perm.SCHEDULE_MANAGE, patient.clinic_id)
         patient = lock_patient(patient)
     check_treatment_type_offered(patient, treatment_type)
+    treatment_type.clinic = patient.clinic  # the same clinic (just checked), already loaded
     check_patient_may_be_booked(patient, treatment_type, starts_at)
     locked_clinician = None
     if clinician_id is not None and _lock_member(clinician_id, patient.clinic_id):
