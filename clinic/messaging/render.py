@@ -107,6 +107,9 @@ def render(template: str, context: dict[str, Any], *, channel: str, texts: TextC
     )
 
 
+# The template engine of messages: plain text, not HTML, so values are not HTML-escaped (settings).
+MESSAGE_TEMPLATES = "messages"
+
 # --- rendering a batch ------------------------------------------------------------------------------
 
 _MISSING = object()
@@ -129,7 +132,7 @@ class TextCache:
 
     Most of a message's text is the same for the whole batch: the clinic, its language, whether
     to fast. Only a few values differ per message (the name, the time, the link), and a template
-    pastes those into the text unchanged (escaped as Django escapes them). So a template is
+    pastes those into the text unchanged (escaped only if the engine autoescapes). So a template is
     rendered once with a marker in place of each such value, and every message of the same
     language and the same other values gets that text with its own values put in. The text is
     exactly what ``render_to_string`` returns for the message (``tests/messaging/test_render_cache.py``
@@ -177,7 +180,7 @@ class TextCache:
 
     def _template(self, name: str) -> tuple[Any, _Shape | None]:
         if name not in self._templates:
-            template = get_template(name)
+            template = get_template(name, using=MESSAGE_TEMPLATES)
             self._templates[name] = (template, _shape(template.template.nodelist))
         return self._templates[name]
 

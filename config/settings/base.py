@@ -70,6 +70,16 @@ TEMPLATES = [
             ],
         },
     },
+    # Patient and staff messages are plain text (email bodies, subjects, SMS): nothing in them is
+    # HTML, so nothing is HTML-escaped ("O'Brien", not "O&#x27;Brien"). clinic.messaging.render
+    # renders them with this engine; it finds the same app templates.
+    {
+        "NAME": "messages",
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"autoescape": False},
+    },
 ]
 
 # --- Database -------------------------------------------------------------------------------------

@@ -66,6 +66,21 @@ def test_booking_schedules_a_confirmation_and_reminders_48_and_2_hours_before(wo
         )
 
 
+def test_messages_are_plain_text_names_and_addresses_arrive_as_written(world, clock):
+    """Nothing in a message is HTML: an apostrophe or an ampersand is not turned into an entity."""
+    world.patient.first_name = "Siobhán O'Brien"
+    world.patient.save()
+    world.clinic.name, world.clinic.address_line1 = "Hart & Co clinic", "1 Main St <rear door>"
+    world.clinic.save()
+    _book(world, local(2027, 3, 5, 10))
+    clock.move_to(NOW + dt.timedelta(minutes=3))
+    assert len(dispatch().sent) == 1
+    [email] = mail.outbox
+    assert email.subject == "Your appointment at Hart & Co clinic is booked"
+    assert "Siobhán O'Brien" in email.body and "1 Main St <rear door>" in email.body
+    assert "&amp;" not in email.body + email.subject and "&#x27;" not in email.body and "&lt;" not in email.body
+
+
 def test_the_clinic_chooses_the_confirmation_delay_and_the_offsets(world):
     world.clinic.booking_confirmation_delay_minutes = 10
     world.clinic.reminder_hours_before = [72, 24]

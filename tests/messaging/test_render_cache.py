@@ -42,7 +42,7 @@ def _context(name: str, variant: dict, n: int) -> dict:
 
 def _plain(name: str, context: dict, language: str) -> str:
     with translation.override(language):
-        return render_to_string(name, context)
+        return render_to_string(name, context, using=rendering.MESSAGE_TEMPLATES)
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
@@ -75,8 +75,9 @@ def test_a_batch_renders_each_template_once_per_language_and_fixed_values():
     # Whatever the number of names: the body once per language and variant (it reads ``fasting`` and the
     # address), the subject once per language (it reads neither).
     assert sorted(rendered) == ["messages/session_reminder.subject.txt"] * 2 + ["messages/session_reminder.txt"] * 4
-    assert "Hello O&#x27;Brien &amp; &lt;Co&gt;," in outputs[2].text  # as Django escapes it
-    assert "Hola, O&#x27;Brien &amp; &lt;Co&gt;:" in outputs[3].text
+    # Plain text: nothing is HTML-escaped.
+    assert "Hello O'Brien & <Co>," in outputs[2].text
+    assert "Hola, O'Brien & <Co>:" in outputs[3].text
 
 
 def test_a_value_holding_the_marker_character_is_rendered_in_full():
