@@ -6,7 +6,9 @@ DRF's: compact separators, UTF-8 text unescaped, U+2028/U+2029 escaped, and ever
 not told to keep native (datetimes, dates, times, decimals, lazy strings, ...) goes through DRF's own
 encoder. Anything orjson refuses (an integer beyond 64 bits, a non-string key, nesting deeper than
 254 levels) and any pretty-printed answer (``; indent=``, the browsable API) is rendered by DRF.
-Only non-finite floats differ: DRF refuses them (an error), orjson writes ``null``.
+Floats differ in form, not value: orjson writes the shortest decimal form (``0.00001`` where DRF
+writes ``1e-05``; a JSON parser reads the same number), and a non-finite float as ``null`` where
+DRF refuses it (an error).
 """
 
 from __future__ import annotations

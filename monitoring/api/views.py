@@ -9,7 +9,7 @@ import io
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import renderers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -94,7 +94,7 @@ class VitalsView(MonitoringView):
     def post(self, request: Request, record_id: int) -> Response:
         try:
             readings, many = s.vitals_input(request.data)
-        except ValidationError:
+        except (ValidationError, ParseError):  # a bad value, or a body that is not JSON at all
             self.record(record_id)  # another clinic's record (or none) answers 404 first, as every write does
             raise
         source = VitalSign.Source.MONITOR if many else VitalSign.Source.MANUAL

@@ -61,6 +61,14 @@ def test_indent_requests_are_pretty_printed_as_drf_does():
         assert b"\n" in ours
 
 
+def test_floats_may_differ_in_form_but_never_in_value():
+    """orjson writes the shortest decimal form (0.00001, not DRF's 1e-05): the same number."""
+    import json
+
+    data = {"tiny": [1e-05, 2.5e-05, 0.0001, 1e-7], "huge": [1e16, 1.5e300], "odd": [1 / 3, -0.0]}
+    assert json.loads(JSONRenderer().render(data)) == json.loads(DrfJSONRenderer().render(data))
+
+
 def test_unserialisable_values_fail_as_with_drf():
     with pytest.raises(TypeError):
         DrfJSONRenderer().render({"x": object()})

@@ -102,6 +102,10 @@ def test_another_clinics_record_answers_404_before_any_word_on_the_input(ward, o
     for body in ([ROW, ROW], [ROW, {**ROW, "systolic": "high"}], {"sytolic": 1}):
         response = ward.nurse_client.post(f"/api/v1/monitoring/{record_id}/vitals/", body, format="json")
         assert response.status_code == 404, (body, response.content)
+    not_json = ward.nurse_client.post(
+        f"/api/v1/monitoring/{record_id}/vitals/", "{not json", content_type="application/json"
+    )
+    assert not_json.status_code == 404, not_json.content
     assert VitalSign.objects.count() == stored
 
 
