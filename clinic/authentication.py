@@ -18,6 +18,7 @@ from functools import cache
 from hmac import compare_digest
 
 from django.db import connection
+from django.db.models.expressions import Col
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication
@@ -54,6 +55,18 @@ def _token_lookup_sql() -> tuple[str, list[str], list[str]]:
     )
 
 
+@cache
+def _converters() -> list[tuple[int, Col, list]]:
+    """Each loaded column's ``from_db_value`` converters, as the ORM would apply them (by position
+    in the row). None today on PostgreSQL; a field added later that has one is converted too."""
+    columns = [f.cached_col for f in (*AuthToken._meta.concrete_fields, *User._meta.concrete_fields)]
+    found = [
+        (i, col, connection.ops.get_db_converters(col) + col.get_db_converters(connection))
+        for i, col in enumerate(columns)
+    ]
+    return [(i, col, convs) for i, col, convs in found if convs]
+
+
 def _candidates_sql(token_key: str):
     """(auth_token with its user, membership rows) for each token with this key (PostgreSQL)."""
     sql, token_fields, user_fields = _token_lookup_sql()
@@ -61,7 +74,11 @@ def _candidates_sql(token_key: str):
         cursor.execute(sql, [token_key])
         rows = cursor.fetchall()
     n_token = len(token_fields)
-    for row in rows:
+    for fetched in rows:
+        row = list(fetched)
+        for i, column, convs in _converters():
+            for convert in convs:
+                row[i] = convert(row[i], column, connection)
         auth_token = AuthToken.from_db(connection.alias, token_fields, row[:n_token])
         auth_token.user = User.from_db(connection.alias, user_fields, row[n_token:-1])
         memberships = row[-1]

@@ -216,3 +216,23 @@ def test_a_token_whose_secret_does_not_match_is_refused(api_client, member):
     forged = prefix + "".join("a" if c != "a" else "b" for c in token[len(prefix) :])
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {forged}")
     assert api_client.get("/api/v1/me/").status_code == 401
+
+
+@pytest.mark.postgres
+def test_the_token_lookup_applies_a_fields_converter_as_the_orm_does(api_client, member, monkeypatch):
+    """No user column has a ``from_db_value`` today; one added later must load as the ORM loads it."""
+    from clinic import authentication
+    from clinic.models import User
+
+    member.user.first_name = "robin"
+    member.user.save()
+    token = login(api_client, member.user.username).json()["token"]
+    field = User._meta.get_field("first_name")
+    monkeypatch.setattr(field, "from_db_value", lambda value, expression, connection: value.upper(), raising=False)
+    authentication._converters.cache_clear()
+    try:
+        user, _ = authentication.BearerTokenAuthentication().authenticate_credentials(token.encode())
+    finally:
+        monkeypatch.undo()
+        authentication._converters.cache_clear()
+    assert user.first_name == "ROBIN"
