@@ -136,7 +136,7 @@ def _room(ctx: SchedulingContext, start: dt.datetime, occupied_until: dt.datetim
 
 def _lock_member(staff_id: int, clinic_id: int) -> bool:
     """Lock a clinic's membership row (False when there is none: the placement then refuses)."""
-    return StaffMember.objects.select_for_update().filter(pk=staff_id, clinic_id=clinic_id).exists()
+    return StaffMember.objects.select_for_update(no_key=True).filter(pk=staff_id, clinic_id=clinic_id).exists()
 
 
 def _lock_clinician_with_capacity(
@@ -150,7 +150,7 @@ def _lock_clinician_with_capacity(
     and a session must not count against its own new time.
     """
     for staff_id in candidates:
-        member = StaffMember.objects.select_for_update().get(pk=staff_id)
+        member = StaffMember.objects.select_for_update(no_key=True).get(pk=staff_id)
         overlapping = list(
             Session.objects.filter(
                 clinician_id=staff_id, status__in=Session.ACTIVE, starts_at__lt=end, ends_at__gt=start
@@ -189,6 +189,10 @@ def place(
     the clinician's recount under the lock leaves them out too. ``locked_clinician`` is a clinician
     whose row the caller locked before reading ``ctx``: the context's count of their sessions is
     final, so it is not taken again.
+
+    That rests on a rule every writer of sessions keeps: a session is given a clinician, or moved,
+    only under the lock of that clinician's membership row (taken here or by the caller before the
+    read). A writer that skipped it could overfill a named clinician.
     """
     now = now or timezone.now()
     end = start + ctx.duration
@@ -273,12 +277,13 @@ def insert_session(
 
 
 def _locked_patients():
-    # FOR UPDATE on the patient serialises bookings per patient, so the minimum-interval rule holds
-    # under concurrency. The clinic's row is locked too (and the session INSERT's foreign-key check
-    # waits on it): bookings and moves of one clinic take turns, so a placement chosen by the
-    # service (least-loaded room and clinician) sees the one committed just before it instead of
-    # losing the same chair to it.
-    return Patient.objects.select_for_update(of=("self", "clinic")).select_related("clinic")
+    # Locking the patient serialises bookings per patient, so the minimum-interval rule holds under
+    # concurrency. The clinic's row is locked too: bookings and moves of one clinic take turns, so a
+    # placement chosen by the service (least-loaded room and clinician) sees the one committed just
+    # before it instead of losing the same chair to it. FOR NO KEY UPDATE (no key changes here) so
+    # that writes merely referencing the clinic or the patient (an audit row of a calendar read, a
+    # vital sign) do not wait for a booking: their foreign-key checks take FOR KEY SHARE.
+    return Patient.objects.select_for_update(of=("self", "clinic"), no_key=True).select_related("clinic")
 
 
 def lock_patient(patient: Patient) -> Patient:

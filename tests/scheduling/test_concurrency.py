@@ -200,9 +200,8 @@ def test_a_reschedule_that_loses_the_chair_to_a_concurrent_writer_answers_409(wo
 
     The rival moves an existing session with a bare UPDATE rather than through the service: every
     booking and move of a clinic already waits for the others (``lock_patient`` also locks the
-    clinic's row, and inserting a session waits on it for the foreign key), so only a writer outside
-    the service (a script, another app) can slip in between; the constraint is what stops it, and
-    the move must answer as if its own check had.
+    clinic's row), so only a writer outside the service (a script, another app) can slip in
+    between; the constraint is what stops it, and the move must answer as if its own check had.
     """
     from unittest import mock
 
@@ -267,3 +266,53 @@ def test_reschedules_and_bookings_racing_for_one_chair(world, client_for):
         assert [_code(r) for r in responses if _status(r) == 409] == ["room_unavailable"]
         assert Session.objects.filter(room=world.room, starts_at=target, status="booked").count() == 1
     assert _room_overlaps(world.room) == 0
+
+
+def test_a_calendar_read_does_not_wait_for_a_booking_of_the_same_patient(world, client_for):
+    """A booking locks its patient and clinic rows FOR NO KEY UPDATE: a calendar read meanwhile
+    writes READ audit rows that reference both (foreign-key checks take FOR KEY SHARE) and must
+    not wait for the booking to finish. With FOR UPDATE every calendar read of the clinic queued
+    behind every booking in flight."""
+    import time
+    from unittest import mock
+
+    from scheduling.services import booking as booking_service
+    from tests.factories.scheduling import SessionFactory
+
+    SessionFactory(
+        clinic=world.clinic,
+        patient=world.patient,
+        treatment_type=world.iv,
+        room=world.room,
+        clinician=world.nurse,
+        starts_at=local(2027, 3, 2, 10),
+        ends_at=local(2027, 3, 2, 11, 40),
+        occupied_until=local(2027, 3, 2, 11, 55),
+    )
+    holding, release = threading.Event(), threading.Event()
+    read_context = booking_service.scheduling_context
+
+    def hold_the_locks(**kwargs):
+        context = read_context(**kwargs)
+        holding.set()
+        assert release.wait(timeout=30)
+        return context
+
+    desk, reader = _client(world, client_for), _client(world, client_for)
+    timings: dict[str, float] = {}
+
+    def calendar_read():
+        assert holding.wait(timeout=30)
+        started = time.monotonic()
+        try:
+            return reader.get("/api/v1/sessions/?start=2027-03-02T00:00:00Z&end=2027-03-03T00:00:00Z")
+        finally:
+            timings["calendar"] = time.monotonic() - started
+            release.set()
+
+    with mock.patch.object(booking_service, "scheduling_context", hold_the_locks):
+        booked, read = _race_responses([lambda: book(desk, world, world.iv, local(2027, 3, 9, 10)), calendar_read])
+    assert (_status(booked), _status(read)) == (201, 200), (booked, read)
+    assert read.json()["count"] == 1
+    # The read finished while the booking still held its locks (it released them only afterwards).
+    assert timings["calendar"] < 10
