@@ -403,14 +403,21 @@ class AuditEvent(models.Model):
     # No single-column index on the three keys: the (key, -occurred_at) indexes below start with
     # them and serve the same lookups. A calendar page writes up to 200 events; each index is
     # one more insertion per event (seven were a third of the INSERT's PostgreSQL time).
+    # No database foreign-key constraint either: checking one takes FOR KEY SHARE on the row it
+    # names, so every calendar read locked (and, several readers at once, multixact-locked) the 200
+    # patients it showed, writing WAL for each, and queued behind any write holding one of them.
+    # The ids always come from rows the same operation read; deleting a clinic, patient or user
+    # that has audit events is still refused (PROTECT, enforced by the ORM).
     clinic = models.ForeignKey(
-        Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        Clinic, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False, db_constraint=False
     )
-    actor = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False)
+    actor = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False, db_constraint=False
+    )
     actor_kind = models.CharField(max_length=20, choices=ActorKind.choices, default=ActorKind.STAFF)
     action = models.CharField(max_length=20, choices=Action.choices)
     patient = models.ForeignKey(
-        Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False, db_constraint=False
     )
     object_type = models.CharField(max_length=60)
     object_id = models.CharField(max_length=64, blank=True)

@@ -133,17 +133,37 @@ def test_staff_writes_are_audited(clinic, make_staff, client_for):
 
 
 @pytest.mark.postgres
-def test_each_audit_key_has_one_index_and_keeps_its_foreign_key(db):
-    """A calendar page writes an event per patient shown: every index costs an insertion per event.
-    Each key (clinic, patient, actor) is indexed once, with the time (its single-column duplicate
-    is gone), and is still a foreign key that PostgreSQL enforces."""
+def test_each_audit_key_has_one_index_and_no_database_constraint(db):
+    """A calendar page writes an event per patient shown: every index costs an insertion per event,
+    and a foreign-key check would lock the row it names (FOR KEY SHARE) for every read. Each key
+    (clinic, patient, actor) is indexed once, with the time, and carries no constraint."""
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, AuditEvent._meta.db_table)
     indexes = sorted(tuple(c["columns"]) for c in constraints.values() if c["index"] and not c["primary_key"])
     assert indexes == [("actor_id", "occurred_at"), ("clinic_id", "occurred_at"), ("patient_id", "occurred_at")]
-    foreign_keys = sorted((c["columns"][0], c["foreign_key"]) for c in constraints.values() if c["foreign_key"])
-    assert foreign_keys == [
-        ("actor_id", ("clinic_user", "id")),
-        ("clinic_id", ("clinic_clinic", "id")),
-        ("patient_id", ("clinic_patient", "id")),
-    ]
+    assert [c for c in constraints.values() if c["foreign_key"]] == []
+
+
+def test_a_clinic_patient_or_user_with_audit_events_still_cannot_be_deleted(db):
+    """Without the database constraint, PROTECT is the ORM's: the trail keeps what it names."""
+    from django.db.models import ProtectedError
+
+    from clinic.services.audit import audit_record
+    from tests.factories.clinic import ClinicFactory, StaffMemberFactory
+
+    clinic = ClinicFactory()
+    patient = PatientFactory(clinic=clinic)
+    user = StaffMemberFactory(clinic=clinic).user
+    audit_record(
+        actor=user,
+        action="read",
+        object_type="patient",
+        object_id=patient.pk,
+        clinic_id=clinic.pk,
+        patient_id=patient.pk,
+    )
+    for obj in (patient, user):
+        with pytest.raises(ProtectedError) as refused, transaction.atomic():
+            obj.delete()
+        assert any(isinstance(o, AuditEvent) for o in refused.value.protected_objects), obj
+    assert type(patient).objects.filter(pk=patient.pk).exists()
