@@ -82,24 +82,20 @@ def schedule(
     about_time: dt.datetime | None = None,
 ) -> OutboundMessage | None:
     """Create one message row unless its key exists (or the patient has no usable channel)."""
-    if channel is None and patient is not None:
-        channel = patient_channel(patient)
-    if channel is None:
-        logger.info("outbox.no_channel", extra={"kind": kind, "subject_id": subject[1]})
-        return None
-    message = OutboundMessage(
+    message = message_for(
         clinic=clinic,
-        patient=patient,
-        staff=staff,
         kind=kind,
-        channel=channel[0],
-        recipient=channel[1],
-        subject_type=subject[0],
-        subject_id=subject[1],
-        about_time=about_time,
+        subject=subject,
         scheduled_for=scheduled_for,
         dedupe_key=dedupe_key,
+        patient=patient,
+        staff=staff,
+        channel=channel,
+        about_time=about_time,
     )
+    if message is None:
+        logger.info("outbox.no_channel", extra={"kind": kind, "subject_id": subject[1]})
+        return None
     try:
         with transaction.atomic():
             message.save()
@@ -121,20 +117,25 @@ def schedule_new(messages: list[OutboundMessage]) -> None:
 def message_for(
     *,
     clinic: Clinic,
-    patient: Patient,
     kind: str,
     subject: tuple[str, int],
     scheduled_for: dt.datetime,
     dedupe_key: str,
+    patient: Patient | None = None,
+    staff: StaffMember | None = None,
+    channel: tuple[str, str] | None = None,
     about_time: dt.datetime | None = None,
 ) -> OutboundMessage | None:
-    """An unsaved row on the patient's channel (None when they cannot be reached), for ``schedule_new``."""
-    channel = patient_channel(patient)
+    """An unsaved row, on ``channel`` or else the patient's (None when there is none), for
+    ``schedule`` or ``schedule_new``."""
+    if channel is None and patient is not None:
+        channel = patient_channel(patient)
     if channel is None:
         return None
     return OutboundMessage(
         clinic=clinic,
         patient=patient,
+        staff=staff,
         kind=kind,
         channel=channel[0],
         recipient=channel[1],
