@@ -508,8 +508,10 @@ def availability_search(
     return AvailabilityResult(context=context, slots=slots)
 
 
-def patient_for_booking(*, actor: Actor, patient_id: int) -> Patient:
-    patient = Patient.objects.filter(pk=patient_id, clinic_id__in=actor.clinics_with(Perm.SCHEDULE_MANAGE)).first()
+def patient_for_booking(*, actor: Actor, patient_id: int, patients: QuerySet[Patient] | None = None) -> Patient:
+    """A patient the actor may book for, or 404; ``patients`` to read it another way (locked)."""
+    patients = Patient.objects.all() if patients is None else patients
+    patient = patients.filter(pk=patient_id, clinic_id__in=actor.clinics_with(Perm.SCHEDULE_MANAGE)).first()
     if patient is None:
         raise NotFound()
     return patient

@@ -26,7 +26,7 @@ from clinic.services.audit import audit_event
 from scheduling import availability
 from scheduling.messages import session_messages
 from scheduling.models import Session, SessionEvent, TreatmentType
-from scheduling.selectors import SchedulingContext, scheduling_context
+from scheduling.selectors import SchedulingContext, patient_for_booking, scheduling_context
 
 logger = logging.getLogger(__name__)
 
@@ -293,10 +293,7 @@ def lock_patient(patient: Patient) -> Patient:
 
 def lock_patient_for_booking(*, actor: Actor, patient_id: int) -> Patient:
     """Read and lock in one statement a patient the actor may book for; 404 for anyone else's."""
-    patient = _locked_patients().filter(pk=patient_id, clinic_id__in=actor.clinics_with(Perm.SCHEDULE_MANAGE)).first()
-    if patient is None:
-        raise NotFound()
-    return patient
+    return patient_for_booking(actor=actor, patient_id=patient_id, patients=_locked_patients())
 
 
 def check_treatment_type_offered(patient: Patient, treatment_type: TreatmentType) -> None:
