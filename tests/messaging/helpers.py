@@ -16,14 +16,13 @@ from django.core import mail
 from django.db import connections
 from rest_framework.test import APIClient
 
-from clinic.access import Role
 from clinic.messaging import outbox
 from clinic.models import OutboundMessage
 from config.celery import app
 from scheduling.models import Session
-from tests.factories.clinic import ClinicFactory, PatientFactory, RoomFactory, token_for
-from tests.factories.scheduling import ClinicianFactory, TreatmentTypeFactory
-from tests.scheduling.helpers import World, approve
+from tests.factories.clinic import token_for
+from tests.scheduling.helpers import World
+from tests.scheduling.helpers import build_world as scheduling_world
 
 Kind = OutboundMessage.Kind
 Status = OutboundMessage.Status
@@ -31,28 +30,8 @@ LINK = re.compile(r"/forms/([^/\s]+)/")
 
 
 def build_world(make_staff, client_for, *, name: str = "Riverside clinic") -> World:
-    """The scheduling tests' bookable clinic: New York, open 08-20, one chair, a nurse, an approved patient."""
-    clinic = ClinicFactory(name=name, address_line1="1 Main St")
-    member = make_staff(clinic, Role.FRONT_DESK)
-    return World(
-        clinic=clinic,
-        room=RoomFactory(clinic=clinic, name="Chair 1"),
-        nurse=ClinicianFactory(clinic=clinic, max_concurrent_sessions=2),
-        iv=TreatmentTypeFactory(
-            clinic=clinic, name="IV ketamine", modality="iv_ketamine", duration_minutes=100, min_hours_between=24
-        ),
-        esketamine=TreatmentTypeFactory(
-            clinic=clinic,
-            name="Esketamine",
-            modality="esketamine_nasal",
-            duration_minutes=135,
-            requires_rems_enrollment=True,
-            min_hours_between=48,
-        ),
-        patient=approve(PatientFactory(clinic=clinic)),
-        front_desk=client_for(member),
-        front_desk_member=member,
-    )
+    """The scheduling tests' bookable clinic, with a street address for the messages to show."""
+    return scheduling_world(make_staff, client_for, name=name, address="1 Main St")
 
 
 def client_of(member) -> APIClient:

@@ -6,8 +6,10 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from clinic.access import Role
 from clinic.models import CandidacyStatus, Modality
-from tests.factories.clinic import PatientFactory
+from tests.factories.clinic import ClinicFactory, PatientFactory, RoomFactory
+from tests.factories.scheduling import ClinicianFactory, TreatmentTypeFactory
 
 NY = ZoneInfo("America/New_York")
 NOW = dt.datetime(2027, 3, 1, 12, 0, tzinfo=NY)
@@ -39,6 +41,32 @@ class World:
 
     def new_patient(self, **kwargs):
         return approve(PatientFactory(clinic=self.clinic, **kwargs))
+
+
+def build_world(make_staff, client_for, *, name: str = "Scheduling clinic", address: str = "") -> World:
+    """A bookable clinic: New York, open 08-20, one chair, a nurse, an IV and an esketamine
+    treatment type, and an approved patient."""
+    clinic = ClinicFactory(name=name, address_line1=address)
+    member = make_staff(clinic, Role.FRONT_DESK)
+    return World(
+        clinic=clinic,
+        room=RoomFactory(clinic=clinic, name="Chair 1"),
+        nurse=ClinicianFactory(clinic=clinic, max_concurrent_sessions=2),
+        iv=TreatmentTypeFactory(
+            clinic=clinic, name="IV ketamine", modality="iv_ketamine", duration_minutes=100, min_hours_between=24
+        ),
+        esketamine=TreatmentTypeFactory(
+            clinic=clinic,
+            name="Esketamine",
+            modality="esketamine_nasal",
+            duration_minutes=135,
+            requires_rems_enrollment=True,
+            min_hours_between=48,
+        ),
+        patient=approve(PatientFactory(clinic=clinic)),
+        front_desk=client_for(member),
+        front_desk_member=member,
+    )
 
 
 def book(client, world_or_patient, treatment_type, start: dt.datetime, **extra):
