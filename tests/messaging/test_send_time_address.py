@@ -102,18 +102,23 @@ def test_a_patient_with_no_address_left_gets_nothing(world, clock, sms_outbox):
     assert mail.outbox == [] and sms_outbox == []
 
 
-def test_a_staff_notice_goes_to_the_members_current_email_and_phone(world, clock, sms_outbox):
+def _critical_alert_for_a_nurse_with_a_phone(world, *, source_id: int) -> Alert:
+    """A critical alert, whose notice goes to the clinic's nurse by email and (she has a phone) SMS."""
     world.nurse.phone = "+12025550111"
     world.nurse.save()
-    alert = alert_raise(
+    return alert_raise(
         clinic_id=world.clinic.pk,
         patient_id=world.patient.pk,
         kind=Alert.Kind.SUICIDE_RISK,
         severity=Alert.Severity.CRITICAL,
         message="PHQ-9 item 9 answered 2 of 3: same-day clinician follow-up.",
         source_type="questionnaire_response",
-        source_id=1,
+        source_id=source_id,
     )
+
+
+def test_a_staff_notice_goes_to_the_members_current_email_and_phone(world, clock, sms_outbox):
+    alert = _critical_alert_for_a_nurse_with_a_phone(world, source_id=1)
     notices = rows_about("alert", alert.pk, Kind.ALERT_NOTICE).filter(staff=world.nurse)
     assert set(notices.values_list("channel", "recipient")) == {
         ("email", world.nurse.user.email),
@@ -134,17 +139,7 @@ def test_a_staff_notice_goes_to_the_members_current_email_and_phone(world, clock
 
 
 def test_a_staff_member_who_removed_their_phone_gets_the_notice_by_email_only(world, clock, sms_outbox):
-    world.nurse.phone = "+12025550111"
-    world.nurse.save()
-    alert = alert_raise(
-        clinic_id=world.clinic.pk,
-        patient_id=world.patient.pk,
-        kind=Alert.Kind.SUICIDE_RISK,
-        severity=Alert.Severity.CRITICAL,
-        message="PHQ-9 item 9 answered 2 of 3: same-day clinician follow-up.",
-        source_type="questionnaire_response",
-        source_id=2,
-    )
+    alert = _critical_alert_for_a_nurse_with_a_phone(world, source_id=2)
     world.nurse.phone = ""
     world.nurse.save()
 
