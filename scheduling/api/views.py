@@ -238,7 +238,6 @@ def _resolve_series_inputs(view, data) -> tuple:
     treatment_type = selectors.treatment_type_get(
         actor=actor, treatment_type_id=data["treatment_type"], perm=Perm.SCHEDULE_MANAGE
     )
-    booking.check_treatment_type_offered(patient, treatment_type)
     return patient, treatment_type
 
 

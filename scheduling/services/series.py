@@ -23,7 +23,14 @@ from scheduling.messages import course_confirmation_schedule
 from scheduling.models import Course, Session, TreatmentType
 from scheduling.selectors import scheduling_context
 
-from .booking import BookingRefused, check_patient_may_be_booked, insert_session, lock_patient, place
+from .booking import (
+    BookingRefused,
+    check_patient_may_be_booked,
+    check_treatment_type_offered,
+    insert_session,
+    lock_patient,
+    place,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +78,7 @@ def series_book(
     clinician_id: int | None = None,
 ) -> Course:
     actor.require(Perm.SCHEDULE_MANAGE, patient.clinic_id)
+    check_treatment_type_offered(patient, treatment_type)
     try:
         protocol = protocols.get_protocol(protocol_code)
     except KeyError:

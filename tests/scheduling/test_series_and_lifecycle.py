@@ -23,6 +23,17 @@ def series(client, world, treatment_type, protocol, first_start, **extra):
     return client.post("/api/v1/series/", body, format="json")
 
 
+def test_a_treatment_type_no_longer_offered_is_refused_for_a_single_booking_and_a_series(world):
+    world.iv.active = False
+    world.iv.save()
+    single = book(world.front_desk, world, world.iv, local(2027, 3, 8, 10))
+    course = series(world.front_desk, world, world.iv, "iv-induction", local(2027, 3, 8, 10))
+    for response in (single, course):
+        assert response.status_code == 400, response.content
+        assert response.json()["errors"] == {"treatment_type": ["This treatment type is no longer offered."]}
+    assert not Session.objects.exists()
+
+
 def test_iv_induction_books_six_sessions_in_two_weeks(world):
     response = series(world.front_desk, world, world.iv, "iv-induction", local(2027, 3, 8, 10))
     assert response.status_code == 201, response.content
