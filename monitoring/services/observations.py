@@ -10,17 +10,18 @@ still evaluated against the thresholds.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from clinic.access import Actor, Perm
 from clinic.errors import InvalidInput
 from clinic.models import Alert, AuditEvent
+from clinic.rows import array_literal
 from clinic.services.alerts import alert_raise
 from clinic.services.audit import audit_record_many
 from monitoring import thresholds
@@ -190,8 +191,8 @@ def _insert_vitals(rows: list[VitalSign]) -> None:
         VitalSign.objects.bulk_create(rows)
         return
     first = rows[0]
-    columns = [[getattr(row, name) for row in rows] for name in _VITALS_COLUMNS]
-    columns.append([Jsonb(row.findings) for row in rows])
+    columns = [array_literal(getattr(row, name) for row in rows) for name in _VITALS_COLUMNS]
+    columns.append(array_literal(json.dumps(row.findings) for row in rows))
     common = [first.record_id, first.source, first.recorded_by_id, first.recorded_at]
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_VITALS, [*common, *columns])

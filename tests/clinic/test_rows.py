@@ -1,15 +1,17 @@
-"""``clinic.rows.insert_rows``: rows of several models in one statement, stored as bulk_create would."""
+"""``clinic.rows``: rows of several models in one statement, stored as bulk_create would; array literals
+that PostgreSQL reads back exactly."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from clinic.models import AuditEvent, OutboundMessage
-from clinic.rows import Rows, insert_rows
+from clinic.rows import Rows, array_literal, insert_rows
 from tests.factories.clinic import ClinicFactory, PatientFactory, StaffMemberFactory
 
 
@@ -89,3 +91,24 @@ def test_ignored_conflicts_skip_only_the_duplicate_and_any_other_failure_inserts
 def test_nothing_to_insert_sends_nothing(db, django_assert_num_queries):
     with django_assert_num_queries(0):
         insert_rows(Rows([]), Rows([], ignore_conflicts=True))
+
+
+@pytest.mark.postgres
+def test_an_array_literal_reads_back_as_the_values_it_was_built_from(db):
+    awkward = ["plain", 'say "hi"', "back\\slash\\", "{braces}, commas", "", "NULL", " spaced ", "ñandú ☂", None]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT %s::text[], %s::bigint[], %s::boolean[], %s::jsonb[]",
+            [
+                array_literal(awkward),
+                array_literal([1, None, -7, 2**40]),
+                array_literal([True, False, None]),
+                array_literal(['{"a": "x\\"y", "b": [1, 2]}', "[]"]),
+            ],
+        )
+        texts, numbers, flags, documents = cursor.fetchone()
+    assert texts == awkward
+    assert numbers == [1, None, -7, 2**40]
+    assert flags == [True, False, None]
+    assert [json.loads(d) for d in documents] == [{"a": 'x"y', "b": [1, 2]}, []]  # Django loads jsonb as text
+    assert array_literal([]) == "{}"
