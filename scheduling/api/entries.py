@@ -1,8 +1,11 @@
-"""The week calendar's entries, built from ``selectors.calendar_rows`` tuples.
+"""The week calendar's entries, built from ``scheduling.calendar_page`` rows.
 
 ``SessionSerializer`` is the schema of a calendar entry and renders single sessions. A calendar
 page is up to 200 entries: building them from plain rows, with no model instances, is most of
 what the page saves; a test holds every entry equal to what the serializer's declared fields give.
+
+The rows' timestamps are the database's text for a UTC instant (``2027-03-02 14:00:00+00`` from
+PostgreSQL; naive UTC from SQLite, the embedded mode's database): each distinct one is parsed once.
 """
 
 from __future__ import annotations
@@ -13,21 +16,32 @@ from zoneinfo import ZoneInfo
 
 from rest_framework.fields import DateTimeField
 
+from scheduling.models import Session
+
+
+def instant(text: str) -> dt.datetime:
+    """A database timestamp's text as an aware datetime (naive text is UTC, as Django stores it)."""
+    value = dt.datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
 
 class _LocalIso(dict):
-    """UTC instant -> ISO 8601 in one clinic's zone, with its offset; sessions share their starts."""
+    """Timestamp text -> ISO 8601 in one clinic's zone, with its offset; sessions share their starts."""
 
     def __init__(self, tz: ZoneInfo) -> None:
         super().__init__()
         self.tz = tz
 
-    def __missing__(self, value: dt.datetime) -> str:
-        iso = self[value] = value.astimezone(self.tz).isoformat()
+    def __missing__(self, text: str) -> str:
+        iso = self[text] = instant(text).astimezone(self.tz).isoformat()
         return iso
 
 
+_phone = Session._meta.get_field("escort_phone").to_python
+
+
 def calendar_entries(rows: Iterable[tuple]) -> list[dict]:
-    """One entry per row of ``selectors.calendar_rows`` (the fields of ``SessionSerializer``, in its order)."""
+    """One entry per ``calendar_page.CALENDAR_ROW`` row (the fields of ``SessionSerializer``, in its order)."""
     moment = DateTimeField().to_representation
     zones: dict[str, _LocalIso] = {}
     entries = []
@@ -37,7 +51,7 @@ def calendar_entries(rows: Iterable[tuple]) -> list[dict]:
         patient_id,
         patient_first_name,
         patient_last_name,
-        mrn,
+        patient_mrn,
         treatment_type_id,
         treatment_type_name,
         modality,
@@ -70,7 +84,7 @@ def calendar_entries(rows: Iterable[tuple]) -> list[dict]:
                 "clinic": clinic_id,
                 "patient": patient_id,
                 "patient_name": f"{patient_first_name} {patient_last_name}",
-                "patient_mrn": mrn,
+                "patient_mrn": patient_mrn,
                 "treatment_type": treatment_type_id,
                 "treatment_type_name": treatment_type_name,
                 "modality": modality,
@@ -85,12 +99,12 @@ def calendar_entries(rows: Iterable[tuple]) -> list[dict]:
                 "end": local[ends_at],
                 "occupied_until": local[occupied_until],
                 "status": status,
-                "checked_in_at": moment(checked_in_at) if checked_in_at is not None else None,
+                "checked_in_at": moment(instant(checked_in_at)) if checked_in_at is not None else None,
                 "escort_name": escort_name,
-                "escort_phone": str(escort_phone) if escort_phone is not None else None,
-                "cancelled_at": moment(cancelled_at) if cancelled_at is not None else None,
+                "escort_phone": str(_phone(escort_phone)) if escort_phone is not None else None,
+                "cancelled_at": moment(instant(cancelled_at)) if cancelled_at is not None else None,
                 "cancel_reason": cancel_reason,
-                "late_cancellation": late_cancellation,
+                "late_cancellation": bool(late_cancellation),  # SQLite answers 0 or 1
             }
         )
     return entries
