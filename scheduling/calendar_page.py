@@ -148,8 +148,10 @@ class CalendarRows:
         clause = self._where
         if clause is None or key.stop <= start:
             return []
-        with connections[self.sessions.db].cursor() as cursor:
-            # Timestamps as text, parsed once per distinct value by the entries (see above).
-            cursor.cursor.adapters.register_loader("timestamptz", TextLoader)
+        connection = connections[self.sessions.db]
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # Timestamps as text, parsed once per distinct value by the entries (SQLite's already are).
+                cursor.cursor.adapters.register_loader("timestamptz", TextLoader)
             cursor.execute(_PAGE.format(where=clause[0]), [*clause[1], key.stop - start, start])
             return cursor.fetchall()

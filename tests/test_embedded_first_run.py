@@ -74,6 +74,28 @@ print("MESSAGE", message.pk)
 """
 
 
+# The week calendar on SQLite: its fixed page statement and the entries built from SQLite's rows
+# (naive UTC datetimes, 0/1 booleans) equal the serializer's declared fields for every demo session.
+CALENDAR_ON_SQLITE = """
+from django.test import Client
+from knox.models import AuthToken
+from clinic.access import Actor
+from clinic.models import StaffMember
+from scheduling.api.serializers import SessionSerializer
+from scheduling.selectors import session_list
+user = StaffMember.objects.get(user__username="demo-frontdesk").user
+_, token = AuthToken.objects.create(user)
+desk = Client(HTTP_HOST="localhost", HTTP_AUTHORIZATION=f"Bearer {token}")
+response = desk.get("/api/v1/sessions/", {"page_size": 200})
+assert response.status_code == 200, response.content[:500]
+body = response.json()
+sessions = session_list(actor=Actor.for_user(user))[:200]
+reference = [SessionSerializer().field_driven_representation(s) for s in sessions]
+assert body["count"] > 0 and body["results"] == reference, (body["results"][:1], reference[:1])
+print("CALENDAR", body["count"])
+"""
+
+
 def _message_state(database: Path, message_id: int) -> tuple[str, str | None]:
     with sqlite3.connect(database, timeout=10) as connection:
         row = connection.execute(
@@ -91,6 +113,9 @@ def test_migrate_and_seed_on_sqlite_then_a_worker_sends_a_due_message_without_re
     assert seed.returncode == 0, seed.stderr
     assert "demo-frontdesk" in seed.stdout
     assert (tmp_path / "clinic.sqlite3").exists()
+    calendar = _manage(tmp_path, "shell", "-c", CALENDAR_ON_SQLITE)
+    assert calendar.returncode == 0, calendar.stderr
+    assert "CALENDAR" in calendar.stdout
 
     log = tmp_path / "worker.log"
     with log.open("w") as out:

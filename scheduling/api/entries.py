@@ -4,8 +4,8 @@
 page is up to 200 entries: building them from plain rows, with no model instances, is most of
 what the page saves; a test holds every entry equal to what the serializer's declared fields give.
 
-The rows' timestamps are the database's text for a UTC instant (``2027-03-02 14:00:00+00`` from
-PostgreSQL; naive UTC from SQLite, the embedded mode's database): each distinct one is parsed once.
+The rows' timestamps are PostgreSQL's text for a UTC instant (``2027-03-02 14:00:00+00``), or
+naive UTC datetimes from SQLite (the embedded mode's database): each distinct one is converted once.
 """
 
 from __future__ import annotations
@@ -19,21 +19,23 @@ from rest_framework.fields import DateTimeField
 from scheduling.models import Session
 
 
-def instant(text: str) -> dt.datetime:
-    """A database timestamp's text as an aware datetime (naive text is UTC, as Django stores it)."""
-    value = dt.datetime.fromisoformat(text)
+def instant(value: str | dt.datetime) -> dt.datetime:
+    """A database timestamp (text, or SQLite's naive datetime) as an aware datetime; naive is UTC,
+    as Django stores it."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
     return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 class _LocalIso(dict):
-    """Timestamp text -> ISO 8601 in one clinic's zone, with its offset; sessions share their starts."""
+    """Database timestamp -> ISO 8601 in one clinic's zone, with its offset; sessions share their starts."""
 
     def __init__(self, tz: ZoneInfo) -> None:
         super().__init__()
         self.tz = tz
 
-    def __missing__(self, text: str) -> str:
-        iso = self[text] = instant(text).astimezone(self.tz).isoformat()
+    def __missing__(self, value: str | dt.datetime) -> str:
+        iso = self[value] = instant(value).astimezone(self.tz).isoformat()
         return iso
 
 

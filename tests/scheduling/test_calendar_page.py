@@ -53,7 +53,8 @@ def test_a_scope_that_can_match_nothing_sends_no_statement(db, django_assert_num
         assert rows[0:50] == []
 
 
-def test_timestamp_text_is_read_as_utc_whether_or_not_it_names_its_offset():
+def test_a_timestamp_is_read_as_utc_whether_or_not_it_names_its_offset():
     assert instant("2027-03-02 14:00:00+00") == dt.datetime(2027, 3, 2, 14, tzinfo=dt.UTC)
     assert instant("2027-03-02 14:00:00.250000") == dt.datetime(2027, 3, 2, 14, 0, 0, 250000, tzinfo=dt.UTC)
     assert instant("2027-03-02 09:00:00-05:00") == dt.datetime(2027, 3, 2, 14, tzinfo=dt.UTC)
+    assert instant(dt.datetime(2027, 3, 2, 14)) == dt.datetime(2027, 3, 2, 14, tzinfo=dt.UTC)  # SQLite's
