@@ -55,14 +55,19 @@ def insert_rows(*groups: Rows) -> None:
 
 
 def array_literal(values: Iterable[object]) -> str:
-    """``values`` as one PostgreSQL array literal (``{"1","2",NULL}``) for an ``unnest(%s::type[])``
-    parameter: each element's ``str`` quoted, with backslashes and quotes escaped; None is NULL.
+    """``values`` as one PostgreSQL array literal (``{1,"a \\"b\\"",NULL}``) for an ``unnest(%s::type[])``
+    parameter: integers as they are, anything else as its ``str`` quoted (backslashes and quotes
+    escaped), None as NULL.
 
     psycopg dumps a list parameter element by element; for a calendar page's 200 audit rows that
     cost more than the INSERT itself. The literal is one string, parsed by PostgreSQL.
     """
-    return "{" + ",".join("NULL" if v is None else _quoted(str(v)) for v in values) + "}"
-
-
-def _quoted(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    items = []
+    for value in values:
+        if value is None:
+            items.append("NULL")
+        elif isinstance(value, int):  # bool too: PostgreSQL reads True/False
+            items.append(str(value))
+        else:
+            items.append('"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return "{" + ",".join(items) + "}"
