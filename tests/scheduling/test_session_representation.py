@@ -10,6 +10,7 @@ from django.utils import timezone
 from clinic.access import Actor
 from scheduling.api.entries import calendar_entries
 from scheduling.api.serializers import SessionSerializer
+from scheduling.calendar_page import CALENDAR_ROW
 from scheduling.models import Session
 from scheduling.selectors import calendar_rows, session_list
 from tests.factories.clinic import ClinicFactory, StaffMemberFactory
@@ -78,7 +79,9 @@ def test_calendar_rows_give_the_field_driven_entries(world, make_staff, client_f
 
     sessions = session_list(actor=Actor.for_user(world.front_desk_member.user))
     reference = [SessionSerializer().field_driven_representation(session) for session in sessions]
-    entries = calendar_entries(calendar_rows(sessions)[:100])
+    rows = calendar_rows(sessions)[:100]
+    assert {len(row) for row in rows} == {len(CALENDAR_ROW)}  # the page statement gives the documented row
+    entries = calendar_entries(rows)
     assert len(entries) == 4
     assert {e["clinic"] for e in entries} == {world.clinic.pk, tokyo.pk}
     assert entries == reference
