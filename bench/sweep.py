@@ -57,7 +57,7 @@ def run(racers: int, timeout: float) -> dict:
     # table: counting the 10,000 rows' statuses costs PostgreSQL 6 ms, and polled every 20 ms for
     # the whole sweep it took a quarter of a core from the system being measured.
     _wait(lambda: r.llen(stubs.SENT_KEY) >= len(due_ids), timeout)
-    done = _wait(lambda: sent() >= len(due_ids), max(timeout - (time.perf_counter() - t0), 1), interval=0.005)
+    done = _wait(lambda: sent() >= len(due_ids), max(timeout - (time.perf_counter() - t0), 1))
     elapsed = time.perf_counter() - t0
     # Let in-flight tasks finish before reading the counters.
     _wait(lambda: r.llen("bench:dispatched") >= racers, 10)

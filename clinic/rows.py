@@ -56,8 +56,8 @@ def insert_rows(*groups: Rows) -> None:
 
 def array_literal(values: Iterable[object]) -> str:
     """``values`` as one PostgreSQL array literal (``{1,"a \\"b\\"",NULL}``) for an ``unnest(%s::type[])``
-    parameter: integers as they are, anything else as its ``str`` quoted (backslashes and quotes
-    escaped), None as NULL.
+    parameter: integers as digits (booleans as 1 or 0, which PostgreSQL reads as true and false),
+    anything else as its ``str`` quoted (backslashes and quotes escaped), None as NULL.
 
     psycopg dumps a list parameter element by element; for a calendar page's 200 audit rows that
     cost more than the INSERT itself. The literal is one string, parsed by PostgreSQL.
@@ -66,8 +66,10 @@ def array_literal(values: Iterable[object]) -> str:
     for value in values:
         if value is None:
             items.append("NULL")
-        elif isinstance(value, int):  # bool too: PostgreSQL reads True/False
-            items.append(str(value))
+        elif isinstance(value, int):  # digits only, whatever the subclass: a bool is 1 or 0
+            items.append(f"{value:d}")
+        elif isinstance(value, bytes | bytearray):
+            raise TypeError("array_literal takes text, not bytes")
         else:
             items.append('"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"')
     return "{" + ",".join(items) + "}"

@@ -26,8 +26,8 @@ from functools import cached_property
 from django.core.exceptions import EmptyResultSet, FullResultSet
 from django.db import connections
 from django.db.models import QuerySet
-from django.db.models.expressions import Col
-from django.db.models.sql.where import WhereNode
+from django.db.models.expressions import Col, RawSQL
+from django.db.models.sql.where import NothingNode, WhereNode
 from psycopg.types.string import TextLoader
 
 from clinic.models import Clinic, Patient, Room, StaffMember, User
@@ -99,14 +99,21 @@ _COUNT = f'SELECT COUNT(*) FROM "{_S}" WHERE {{where}}'  # noqa: S608
 
 
 def _aliases(node) -> Iterator[str]:
-    """The table aliases the columns of a WHERE tree name."""
+    """The table aliases the columns of a WHERE tree name ("?" for raw SQL, which cannot be checked)."""
+    if isinstance(node, NothingNode):  # ``.none()``: compiles to EmptyResultSet, names nothing
+        return
     if isinstance(node, WhereNode):
         for child in node.children:
             yield from _aliases(child)
         return
+    if not hasattr(node, "flatten"):  # ``.extra(where=...)``
+        yield "?"
+        return
     for expression in node.flatten():
         if isinstance(expression, Col):
             yield expression.alias
+        elif isinstance(expression, RawSQL):
+            yield "?"
 
 
 class CalendarRows:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -111,4 +112,30 @@ def test_an_array_literal_reads_back_as_the_values_it_was_built_from(db):
     assert numbers == [1, None, -7, 2**40]
     assert flags == [True, False, None]
     assert [json.loads(d) for d in documents] == [{"a": 'x"y', "b": [1, 2]}, []]  # Django loads jsonb as text
+
+
+@pytest.mark.postgres
+def test_array_literals_of_the_vitals_columns_read_back_exactly(db):
+    """The vitals INSERT's own column types: instants in any zone with microseconds, decimals in any
+    notation, small integers (a bool among them is 1 or 0), and bytes refused rather than mangled."""
+    moments = [
+        dt.datetime(2027, 3, 2, 14, 0, 0, 123456, tzinfo=dt.UTC),
+        dt.datetime(2027, 3, 2, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+        None,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT %s::timestamptz[], %s::numeric[], %s::smallint[]",
+            [
+                array_literal(moments),
+                array_literal([Decimal("36.6"), Decimal("1E+1"), 37.25, None]),
+                array_literal([120, True, False, None]),
+            ],
+        )
+        instants, decimals, smalls = cursor.fetchone()
+    assert instants == moments
+    assert decimals == [Decimal("36.6"), Decimal("10"), Decimal("37.25"), None]
+    assert smalls == [120, 1, 0, None]
+    with pytest.raises(TypeError):
+        array_literal([b"raw"])
     assert array_literal([]) == "{}"

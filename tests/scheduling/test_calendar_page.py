@@ -46,11 +46,18 @@ def test_a_filter_on_another_tables_column_is_refused_rather_than_silently_dropp
         rows.count()
 
 
-def test_a_scope_that_can_match_nothing_sends_no_statement(db, django_assert_num_queries):
-    rows = CalendarRows(Session.objects.filter(clinic_id__in=[]))
+@pytest.mark.parametrize("scope", ["no_clinic", "none"])
+def test_a_scope_that_can_match_nothing_sends_no_statement(db, scope, django_assert_num_queries):
+    sessions = Session.objects.filter(clinic_id__in=[]) if scope == "no_clinic" else Session.objects.none()
+    rows = CalendarRows(sessions)
     with django_assert_num_queries(0):
         assert rows.count() == 0
         assert rows[0:50] == []
+
+
+def test_raw_sql_in_the_filters_is_refused_because_its_tables_cannot_be_checked(db):
+    with pytest.raises(ValueError, match=r"\?"):
+        CalendarRows(Session.objects.extra(where=["1 = 1"])).count()
 
 
 def test_a_timestamp_is_read_as_utc_whether_or_not_it_names_its_offset():
