@@ -137,6 +137,16 @@ def server_pids(db_names: list[str]) -> list[int]:
     return [r[0] for r in rows]
 
 
+def busy_backends(db: str) -> int:
+    """Sessions of ``db`` (other than this one) running a statement or holding a transaction open."""
+    with admin_connect() as conn:
+        return conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+            "AND state IN ('active', 'idle in transaction', 'idle in transaction (aborted)')",
+            [db],
+        ).fetchone()[0]
+
+
 def redis_pid() -> int | None:
     try:
         out = subprocess.run(

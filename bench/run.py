@@ -171,6 +171,20 @@ class Slice:
     def _cpu(self, pids: list[int]) -> dict[int, float]:
         return {pid: raw.proc_cpu(pid) for pid in pids}
 
+    def _drain(self, app_pids: list[int], dbname: str, timeout: float = 5.0) -> None:
+        """Wait for the requests still in flight when wrk stopped. They commit after it exits; a
+        booking committed after the next reset survived it and answered the next slice's request
+        for the same slot with 409 (a CI smoke run saw 4). Idle means: the workers' CPU did not
+        move in 50 ms and no session of the database is in a statement or a transaction, twice."""
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        before = self._cpu(app_pids)
+        while quiet < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            after = self._cpu(app_pids)
+            quiet = quiet + 1 if after == before and db.busy_backends(dbname) == 0 else 0
+            before = after
+
     def http(
         self, server: Server, mode: str, path: str, conns: int, seconds: float, *, auth: bool = False, dbname: str
     ) -> dict:
@@ -198,6 +212,7 @@ class Slice:
         usage = _child_usage()
         app_after = self._cpu(app_pids)
         db_after = self._cpu(sorted(set(db_pids) | set(db.server_pids([dbname]))))
+        self._drain(app_pids, dbname)
         line = next((x for x in out.splitlines() if x.startswith("BENCHJSON ")), None)
         if line is None:
             raise RuntimeError(f"wrk gave no result: {out[-500:]} {err[-500:]}")
