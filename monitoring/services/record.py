@@ -26,6 +26,7 @@ from django.utils import timezone
 from clinic.access import CLINICIAN_ROLES, Actor, Perm, Role
 from clinic.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from clinic.models import AuditEvent, Modality, StaffMember
+from clinic.prepared import KeyedQuery
 from clinic.services.audit import audit_record
 from monitoring import thresholds
 from monitoring.models import Amendment, Discharge, Dose, MonitoringRecord, VitalSign
@@ -95,6 +96,21 @@ def lock_open(record_id: int) -> MonitoringRecord:
     return record
 
 
+# What a monitor's upload reads after the lock (see lock_open_for): compiled once per thread, as
+# it runs for every batch and compiling it cost more than running it.
+_UPLOAD_READ = KeyedQuery(
+    lambda record_id: (
+        MonitoringRecord.objects.only("id", "clinic_id", "patient_id", "session_id", "opened_at", "first_dose_at")
+        .annotate(
+            discharged=Exists(Discharge.objects.filter(record=OuterRef("pk"))),
+            has_vital_corrections=Exists(Amendment.objects.filter(record=OuterRef("pk"), target_type="vital_sign")),
+            **threshold_layers("session__treatment_type"),
+        )
+        .filter(pk=record_id)
+    )
+)
+
+
 def lock_open_for(*, actor: Actor, record_id: int, perm: Perm) -> tuple[MonitoringRecord, thresholds.Thresholds]:
     """``lock_open`` for a caller who has only the record's id, and the thresholds in force.
 
@@ -107,15 +123,9 @@ def lock_open_for(*, actor: Actor, record_id: int, perm: Perm) -> tuple[Monitori
     """
     if not _lock_row(record_id, actor.clinics_with(perm)):
         raise NotFound()
-    record = (
-        MonitoringRecord.objects.only("id", "clinic_id", "patient_id", "session_id", "opened_at", "first_dose_at")
-        .annotate(
-            discharged=Exists(Discharge.objects.filter(record=OuterRef("pk"))),
-            has_vital_corrections=Exists(Amendment.objects.filter(record=OuterRef("pk"), target_type="vital_sign")),
-            **threshold_layers("session__treatment_type"),
-        )
-        .get(pk=record_id)
-    )
+    record = _UPLOAD_READ.first(record_id)
+    if record is None:
+        raise NotFound()
     if record.discharged:
         raise _closed()
     return record, thresholds_of(record)

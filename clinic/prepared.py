@@ -1,0 +1,71 @@
+"""Querysets compiled once per thread and run again with another key: for the hottest reads.
+
+Django compiles a queryset into SQL every time it is evaluated. For a read whose SQL depends only
+on one id (a monitor's upload reads its record, with annotations, on every batch) the compiling
+costs more CPU than PostgreSQL spends running the statement. ``KeyedQuery`` builds the queryset
+for a placeholder key, compiles it once per thread, and afterwards only puts the key in the
+placeholder's place among the parameters; the rows become model instances exactly as the ORM
+makes them (``from_db``, the fields' converters, annotations as attributes).
+
+The queryset stays the single statement of the read (filters, annotations, ``only``): nothing is
+written twice in SQL. Use it only for querysets of one model without ``select_related`` or
+``prefetch_related`` whose shape does not depend on the key, and keep the build function free of
+anything else that varies per call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from django.db import connections
+from django.db.models import Model, QuerySet
+
+M = TypeVar("M", bound=Model)
+
+# A primary key no row has: where it lands among the compiled parameters, the key goes.
+PLACEHOLDER = -(2**62) + 7919
+
+
+class KeyedQuery(Generic[M]):
+    """``build(key)`` as a queryset, compiled once per thread; ``first(key)`` runs it."""
+
+    def __init__(self, build: Callable[[int], QuerySet[M]]) -> None:
+        self._build = build
+        self._local = threading.local()
+
+    def _compiled(self, using: str):
+        compiled = getattr(self._local, using, None)
+        if compiled is None:
+            queryset = self._build(PLACEHOLDER)
+            if queryset.query.select_related or queryset._prefetch_related_lookups:
+                raise ValueError("KeyedQuery reads one model: no select_related or prefetch_related")
+            compiler = queryset.query.get_compiler(using=using)
+            sql, params = compiler.as_sql()
+            slots = [i for i, value in enumerate(params) if value == PLACEHOLDER]
+            if not slots:
+                raise ValueError("the key is not among the query's parameters")
+            compiled = (compiler, sql, list(params), slots)
+            setattr(self._local, using, compiled)
+        return compiled
+
+    def first(self, key: int, using: str = "default") -> M | None:
+        """The first row for ``key`` as a model instance (annotations set), or None."""
+        compiler, sql, params, slots = self._compiled(using)
+        params = list(params)
+        for slot in slots:
+            params[slot] = key
+        with connections[using].cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchmany(1)
+        if not rows:
+            return None
+        [row] = compiler.results_iter(results=[rows])
+        klass_info = compiler.klass_info
+        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        attnames = [column[0].target.attname for column in compiler.select[start:end]]
+        instance = klass_info["model"].from_db(using, attnames, row[start:end])
+        for name, position in compiler.annotation_col_map.items():
+            setattr(instance, name, row[position])
+        return instance

@@ -1,0 +1,82 @@
+"""``clinic.prepared.KeyedQuery``: compiled once, it gives what the ORM gives for every key."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection
+from django.db.models import Exists, JSONField, OuterRef, Subquery, Value
+from django.test.utils import CaptureQueriesContext
+
+from clinic.models import Patient, StaffMember
+from clinic.prepared import KeyedQuery
+from tests.factories.clinic import ClinicFactory, PatientFactory, StaffMemberFactory
+
+
+def _build(patient_id: int):
+    return (
+        Patient.objects.only("id", "clinic_id", "first_name", "date_of_birth")
+        .annotate(
+            has_staff=Exists(StaffMember.objects.filter(clinic_id=OuterRef("clinic_id"))),
+            settings=Subquery(
+                Patient.objects.filter(pk=OuterRef("pk")).values(doc=Value({"a": [1, 2]}, JSONField()))[:1],
+                output_field=JSONField(),
+            ),
+        )
+        .filter(pk=patient_id)
+    )
+
+
+def test_every_key_gives_what_the_orm_gives_and_compiles_once(db):
+    lone, staffed = ClinicFactory(), ClinicFactory()
+    StaffMemberFactory(clinic=staffed)
+    patients = [PatientFactory(clinic=lone), PatientFactory(clinic=staffed), PatientFactory(clinic=staffed)]
+    query = KeyedQuery(_build)
+    for patient in patients:
+        expected = _build(patient.pk).get()
+        got = query.first(patient.pk)
+        assert isinstance(got, Patient) and got.pk == patient.pk
+        assert (got.clinic_id, got.first_name, got.date_of_birth) == (
+            expected.clinic_id,
+            expected.first_name,
+            expected.date_of_birth,
+        )
+        assert got.has_staff is expected.has_staff is (patient.clinic_id == staffed.pk)
+        assert got.settings == expected.settings == {"a": [1, 2]}  # the JSON field's converter ran
+        assert got.get_deferred_fields() == expected.get_deferred_fields()
+    with CaptureQueriesContext(connection) as ctx:
+        assert query.first(patients[0].pk).last_name == patients[0].last_name  # a deferred field loads itself
+    assert len(ctx) == 2
+
+
+def test_a_key_with_no_row_gives_none(db):
+    assert KeyedQuery(_build).first(10**12) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_thread_compiles_its_own_and_gets_the_right_rows():
+    patients = [PatientFactory(), PatientFactory()]
+    query = KeyedQuery(_build)
+    found: dict[int, int | None] = {}
+
+    def read(patient: Patient) -> None:
+        try:
+            row = query.first(patient.pk)
+            found[patient.pk] = row.pk if row is not None else None
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=read, args=(p,)) for p in patients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == {p.pk: p.pk for p in patients}
+
+
+def test_only_one_model_is_read(db):
+    with pytest.raises(ValueError, match="select_related"):
+        KeyedQuery(lambda pk: Patient.objects.select_related("clinic").filter(pk=pk)).first(1)
+    with pytest.raises(ValueError, match="not among"):
+        KeyedQuery(lambda pk: Patient.objects.filter(pk=1)).first(1)
