@@ -7,8 +7,11 @@ are outbox rows swept by beat, never long broker countdowns (see DESIGN.md secti
 import os
 
 from celery import Celery
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+# The embedded mode's broker (``CELERY_BROKER_URL = "clinicfs://"``, see clinic.broker).
+TRANSPORT_ALIASES.setdefault("clinicfs", "clinic.broker:Transport")
 
 app = Celery("clinic")
 app.config_from_object("django.conf:settings", namespace="CELERY")

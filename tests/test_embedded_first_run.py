@@ -155,7 +155,7 @@ def test_migrate_and_seed_on_sqlite_then_a_worker_sends_a_due_message_without_re
     text = log.read_text()
     status, sent_at = _message_state(tmp_path / "clinic.sqlite3", message_id)
     assert (status, sent_at is not None) == ("sent", True), text[-3000:]
-    assert "filesystem" in text  # the embedded broker, not Redis
+    assert "clinicfs://" in text  # the embedded broker (clinic.broker's filesystem transport), not Redis
     assert "beat: Starting" in text
     assert "clinic.tasks.purge_expired_auth_tokens" in text
     # Claimed by the sweep, delivered by its own task, both through the filesystem broker.

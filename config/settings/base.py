@@ -110,16 +110,18 @@ if REDIS_URL:
     # Fail fast when Redis is down: publishing is best effort (the beat sweep catches up).
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 2, "socket_timeout": 5}
 else:
-    # kombu's filesystem transport: a real broker in two folders, so the worker and beat run
-    # with nothing installed. Good for one machine; production sets REDIS_URL.
+    # kombu's filesystem transport (writing each message file whole: ``clinic.broker``): a real
+    # broker in a few folders, so the worker and beat run with nothing installed. Good for one
+    # machine; production sets REDIS_URL.
     _broker_dir = RUN_DIR / "broker"
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "clinicfs://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),  # kombu's default is ./control
         "store_processed": False,
     }
 
