@@ -83,7 +83,9 @@ CALENDAR_COLUMNS = (
 
 
 def session_list(*, actor: Actor, perm: Perm = Perm.SCHEDULE_VIEW) -> QuerySet[Session]:
-    """The calendar: one query for the page, whatever its size (every relation joined)."""
+    """The sessions the actor may see, every relation an entry shows joined: one query for any
+    number of them. The calendar's list narrows it with its filters and pages it through
+    ``calendar_page`` (its WHERE clause only); one session, a course's, a booking's replay load it."""
     return (
         Session.objects.filter(clinic_id__in=actor.clinics_with(perm))
         .select_related("clinic", "patient", "treatment_type", "room", "clinician__user")
