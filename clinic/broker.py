@@ -10,6 +10,7 @@ atomic on one filesystem: a worker sees a whole message or none. Only ``make dem
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from time import monotonic
@@ -30,8 +31,11 @@ class Channel(filesystem.Channel):
         try:
             with open(partial, "wb", buffering=0) as f:
                 f.write(str_to_bytes(dumps(payload)))
+                os.fsync(f.fileno())  # whole on disk before it has its real name, even after a crash
             os.replace(partial, final)
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.remove(partial)
             raise ChannelError(f"Cannot add file {final!r} to directory") from exc
 
 

@@ -15,17 +15,21 @@ anything else that varies per call.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Model, QuerySet
 
 M = TypeVar("M", bound=Model)
 
-# A primary key no row has: where it lands among the compiled parameters, the key goes.
+# A key no row has (negative, inside a 64-bit key's range): where it lands among the compiled
+# parameters, the key goes.
 PLACEHOLDER = -(2**62) + 7919
+_KEY_RANGE = range(-(2**63), 2**63)
 
 
 class KeyedQuery(Generic[M]):
@@ -42,7 +46,12 @@ class KeyedQuery(Generic[M]):
             if queryset.query.select_related or queryset._prefetch_related_lookups:
                 raise ValueError("KeyedQuery reads one model: no select_related or prefetch_related")
             compiler = queryset.query.get_compiler(using=using)
-            sql, params = compiler.as_sql()
+            try:
+                sql, params = compiler.as_sql()
+            except EmptyResultSet:
+                raise ValueError("the key must be a 64-bit integer column (BigAutoField)") from None
+            if compiler.has_extra_select:
+                raise ValueError("KeyedQuery rows are the model's columns and annotations only")
             slots = [i for i, value in enumerate(params) if value == PLACEHOLDER]
             if not slots:
                 raise ValueError("the key is not among the query's parameters")
@@ -52,6 +61,9 @@ class KeyedQuery(Generic[M]):
 
     def first(self, key: int, using: str = "default") -> M | None:
         """The first row for ``key`` as a model instance (annotations set), or None."""
+        key = operator.index(key)
+        if key not in _KEY_RANGE:
+            return None  # as the ORM: no row has it (PostgreSQL would refuse it as a bigint)
         compiler, sql, params, slots = self._compiled(using)
         params = list(params)
         for slot in slots:

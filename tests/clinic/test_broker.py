@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
+import pytest
 from kombu import Connection
+from kombu.exceptions import ChannelError
 
 from clinic import broker
 
@@ -52,3 +54,16 @@ def test_the_embedded_brokers_url_names_this_transport(tmp_path):
     with Connection("clinicfs://", transport_options=options) as connection:
         assert connection.transport_cls == "clinicfs"
         assert isinstance(connection.transport, broker.Transport)
+
+
+def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    def refuse(source, target):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(broker.os, "replace", refuse)
+    with _connection(tmp_path) as connection:
+        channel = connection.channel()
+        with pytest.raises(ChannelError):
+            channel._put("tasks", {"ids": [1]})
+        channel.close()
+    assert [f for f in os.listdir(tmp_path) if f != "control"] == []
