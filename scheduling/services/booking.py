@@ -281,8 +281,8 @@ def _locked_patients():
     # concurrency. The clinic's row is locked too: bookings and moves of one clinic take turns, so a
     # placement chosen by the service (least-loaded room and clinician) sees the one committed just
     # before it instead of losing the same chair to it. FOR NO KEY UPDATE (no key changes here) so
-    # that writes merely referencing the clinic or the patient (an audit row of a calendar read, a
-    # vital sign) do not wait for a booking: their foreign-key checks take FOR KEY SHARE.
+    # that writes merely referencing the clinic or the patient (a new patient, an alert, a message)
+    # do not wait for a booking: their foreign-key checks take FOR KEY SHARE (a threaded test).
     return Patient.objects.select_for_update(of=("self", "clinic"), no_key=True).select_related("clinic")
 
 
