@@ -17,14 +17,14 @@ from tests.phi import clear_phi, find_phi_leaks, install_phi_hooks, registered_p
 
 def pytest_configure(config):
     engine = settings.DATABASES["default"]["ENGINE"]
-    if os.environ.get("CI", "").lower() == "true" and engine != "django.db.backends.postgresql":
+    if os.environ.get("CI", "").lower() == "true" and not engine.endswith(".postgresql"):
         raise pytest.UsageError(f"CI runs the suite on PostgreSQL only; DATABASE_URL selects {engine}.")
     # Every patient saved (factory, API, service, command), free-text answer and risk note is watched.
     install_phi_hooks()
 
 
 def pytest_collection_modifyitems(config, items):
-    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    if settings.DATABASES["default"]["ENGINE"].endswith(".postgresql"):
         return
     skip = pytest.mark.skip(reason="needs PostgreSQL")
     for item in items:

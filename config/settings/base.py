@@ -88,6 +88,9 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Django's PostgreSQL backend, checking a reused connection only when it has been idle a while.
+PROJECT_DB_BACKENDS = {"django.db.backends.postgresql": "clinic.db.postgresql"}
+DATABASES["default"]["ENGINE"] = PROJECT_DB_BACKENDS.get(DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"])
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # SQLite serialises writers; IMMEDIATE transactions take the write lock at BEGIN, so two

@@ -1,0 +1,97 @@
+"""``clinic.db.postgresql``: a reused connection is health-checked only when it has been idle.
+
+Each test drives a connection of its own the way Django's request signals do: the
+``close_if_unusable_or_obsolete`` call that ``request_started`` and ``request_finished`` make,
+and a query in between. ``is_usable`` is Django's health check (a ``SELECT 1``).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from unittest import mock
+
+import pytest
+from django.db import OperationalError, connection, connections
+
+from clinic.db.postgresql import base as backend
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def own_connection(db):
+    conn = connections.create_connection("default")
+    conn.settings_dict = {**conn.settings_dict, "CONN_MAX_AGE": 600, "CONN_HEALTH_CHECKS": True}
+    assert isinstance(conn, backend.DatabaseWrapper)
+    yield conn
+    conn.close()
+
+
+@contextmanager
+def request(conn, *, query: bool = True):
+    conn.close_if_unusable_or_obsolete()  # request_started
+    if query:
+        with conn.cursor() as cursor:
+            cursor.execute("SELECT 42")
+            assert cursor.fetchone() == (42,)
+    yield
+    conn.close_if_unusable_or_obsolete()  # request_finished
+
+
+def _idle(conn, seconds: float) -> None:
+    conn._answered_at -= seconds
+
+
+def test_a_connection_that_answered_a_moment_ago_is_not_checked_again(own_connection):
+    conn = own_connection
+    with mock.patch.object(conn, "is_usable", wraps=conn.is_usable) as checked:
+        with request(conn):  # connects: a new connection needs no check
+            pass
+        for _ in range(3):
+            with request(conn):
+                pass
+        assert checked.call_count == 0
+        _idle(conn, backend.HEALTH_CHECK_DELAY + 0.5)
+        with request(conn):
+            pass
+        assert checked.call_count == 1  # idle past the delay: checked before its first query
+
+
+def test_a_request_that_did_not_use_the_connection_does_not_vouch_for_it(own_connection):
+    conn = own_connection
+    with request(conn):
+        pass
+    _idle(conn, backend.HEALTH_CHECK_DELAY + 0.5)
+    with mock.patch.object(conn, "is_usable", wraps=conn.is_usable) as checked:
+        with request(conn, query=False):
+            pass
+        with request(conn):
+            pass
+    assert checked.call_count == 1
+
+
+def test_an_idle_connection_the_server_dropped_is_replaced_before_the_query(own_connection):
+    conn = own_connection
+    with request(conn):
+        pid = conn.connection.info.backend_pid
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])  # waits until it is gone
+    _idle(conn, backend.HEALTH_CHECK_DELAY + 0.5)
+    with request(conn):  # the check finds it dead; Django reconnects and the query runs
+        assert conn.connection.info.backend_pid != pid
+
+
+def test_what_the_delay_gives_up_one_failed_request_then_a_new_connection(own_connection):
+    """Documented trade-off: a server restart inside the delay fails the next request on that
+    connection (an error, never a wrong answer); Django closes it and the one after reconnects."""
+    conn = own_connection
+    with request(conn):
+        pid = conn.connection.info.backend_pid
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])  # waits until it is gone
+    with pytest.raises(OperationalError), request(conn):
+        pass
+    conn.close_if_unusable_or_obsolete()  # request_finished after the error: the connection goes
+    assert conn.connection is None
+    with request(conn):
+        assert conn.connection.info.backend_pid != pid
