@@ -355,7 +355,8 @@ def inproc_tables(result: dict, s: dict) -> list[str]:
             "",
             f"Booking in-process: {book['round_trips']} round trips = {book['queries']} SQL statements + "
             f"{book['savepoints']} SAVEPOINT/RELEASE + BEGIN + COMMIT ({book['transactions']} transaction) + "
-            f"{book.get('health_checks', 0)} connection health check (`SELECT 1`, CONN_HEALTH_CHECKS); "
+            f"{book.get('health_checks', 0)} connection health check (`SELECT 1`, run only for a connection idle "
+            "for a second or more); "
             f"{book['cpu_ms']:.1f} ms CPU per booking; with room and clinician chosen by the service: "
             f"{book['auto_pick']['round_trips']} round trips.",
         ]
@@ -449,10 +450,12 @@ def render(result: dict, targets: dict, ceilings: dict) -> str:
         "- **P / A0** throughput of the project over the physical limit in the same round; the other ratios alike.",
         "- **CPU per request** utime+stime from /proc of the gunicorn workers (app) and of this database's "
         "PostgreSQL backends plus its background processes (db), divided by requests.",
-        "- **Round trips** every statement Django sends, SAVEPOINT/RELEASE included, plus BEGIN and COMMIT (psycopg 3 "
-        "sends BEGIN as its own round trip at a transaction's first statement; Django 5.2 logs both), plus the "
-        "connection health check (`SELECT 1` before a request's first query with CONN_HEALTH_CHECKS and persistent "
-        "connections; Django does not log it, the bench counts it by wrapping `is_usable`).",
+        "- **Round trips** every statement string Django sends, SAVEPOINT/RELEASE included, plus BEGIN and COMMIT "
+        "(psycopg 3 sends BEGIN as its own round trip at a transaction's first statement; Django 5.2 logs both), plus "
+        "the connection health check (`SELECT 1` before a request's first query on a reused connection, which the "
+        "project's backend runs only when the connection has been idle for a second or more; Django does not log it, "
+        "the bench counts it by wrapping `is_usable`). A booking's locks and reads are one string of several "
+        "statements, sent and answered in one round trip.",
         "- **load** the 1-minute load average when the round started (2 cores; other work on the machine shows here).",
         "- **R** the reference availability search (one range query, bitsets of quarter hours): the project's slots "
         "must equal R's, rooms and clinicians included.",

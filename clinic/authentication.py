@@ -18,7 +18,6 @@ from functools import cache
 from hmac import compare_digest
 
 from django.db import connection
-from django.db.models.expressions import Col
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from knox.auth import TokenAuthentication
@@ -29,58 +28,37 @@ from rest_framework import exceptions
 
 from .access import Actor
 from .models import Clinic, StaffMember, User
+from .prepared import ModelColumns
+
+_TOKEN, _USER = ModelColumns(AuthToken, "t"), ModelColumns(User, "u")
 
 
 @cache
-def _token_lookup_sql() -> tuple[str, list[str], list[str]]:
-    """The token row, its user and the user's active memberships, by token key: SQL and columns."""
+def _token_lookup_sql() -> str:
+    """The token row, its user and the user's active memberships, by token key."""
     q = connection.ops.quote_name
-    token_columns = [f.column for f in AuthToken._meta.concrete_fields]
-    user_columns = [f.column for f in User._meta.concrete_fields]
     member, clinic = StaffMember._meta, Clinic._meta
     # Identifiers only, from the models' metadata and quoted; the token key is a parameter.
-    sql = (
+    return (
         "SELECT "  # noqa: S608
-        + ", ".join([*(f"t.{q(c)}" for c in token_columns), *(f"u.{q(c)}" for c in user_columns)])
+        + f"{_TOKEN.select_list(connection)}, {_USER.select_list(connection)}"
         + ", (SELECT jsonb_agg(jsonb_build_array(m.clinic_id, m.id, m.roles))"
         + f" FROM {q(member.db_table)} m JOIN {q(clinic.db_table)} c ON c.id = m.clinic_id"
         + " WHERE m.user_id = t.user_id AND m.active AND c.active)"
         + f" FROM {q(AuthToken._meta.db_table)} t JOIN {q(User._meta.db_table)} u ON u.id = t.user_id"
         + " WHERE t.token_key = %s"
     )
-    return (
-        sql,
-        [f.attname for f in AuthToken._meta.concrete_fields],
-        [f.attname for f in User._meta.concrete_fields],
-    )
-
-
-@cache
-def _converters() -> list[tuple[int, Col, list]]:
-    """Each loaded column's ``from_db_value`` converters, as the ORM would apply them (by position
-    in the row). None today on PostgreSQL; a field added later that has one is converted too."""
-    columns = [f.cached_col for f in (*AuthToken._meta.concrete_fields, *User._meta.concrete_fields)]
-    found = [
-        (i, col, connection.ops.get_db_converters(col) + col.get_db_converters(connection))
-        for i, col in enumerate(columns)
-    ]
-    return [(i, col, convs) for i, col, convs in found if convs]
 
 
 def _candidates_sql(token_key: str):
     """(auth_token with its user, membership rows) for each token with this key (PostgreSQL)."""
-    sql, token_fields, user_fields = _token_lookup_sql()
     with connection.cursor() as cursor:
-        cursor.execute(sql, [token_key])
+        cursor.execute(_token_lookup_sql(), [token_key])
         rows = cursor.fetchall()
-    n_token = len(token_fields)
-    for fetched in rows:
-        row = list(fetched)
-        for i, column, convs in _converters():
-            for convert in convs:
-                row[i] = convert(row[i], column, connection)
-        auth_token = AuthToken.from_db(connection.alias, token_fields, row[:n_token])
-        auth_token.user = User.from_db(connection.alias, user_fields, row[n_token:-1])
+    n_token = len(_TOKEN)
+    for row in rows:
+        auth_token = _TOKEN.instance(row[:n_token], connection)
+        auth_token.user = _USER.instance(row[n_token:-1], connection)
         memberships = row[-1]
         if isinstance(memberships, str):  # Django leaves jsonb undecoded on psycopg
             memberships = json.loads(memberships)

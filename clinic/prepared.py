@@ -1,4 +1,5 @@
-"""Querysets compiled once per thread and run again with another key: for the hottest reads.
+"""Querysets compiled once per thread and run again with another key, and models' columns for
+fixed SQL statements: for the hottest reads.
 
 Django compiles a queryset into SQL every time it is evaluated. For a read whose SQL depends only
 on one id (a monitor's upload reads its record, with annotations, on every batch) the compiling
@@ -11,6 +12,10 @@ The queryset stays the single statement of the read (filters, annotations, ``onl
 written twice in SQL. Use it only for querysets of one model without ``select_related`` or
 ``prefetch_related`` whose shape does not depend on the key, and keep the build function free of
 anything else that varies per call.
+
+``ModelColumns`` is for the statements no queryset can say in one round trip (a token with its
+user and memberships, a booking's locks and reads): a model's columns as a SELECT list written
+from its own metadata, and the row back as the instance the ORM would build.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Generic, TypeVar
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model, QuerySet
 
 M = TypeVar("M", bound=Model)
@@ -81,3 +87,44 @@ class KeyedQuery(Generic[M]):
         for name, position in compiler.annotation_col_map.items():
             setattr(instance, name, row[position])
         return instance
+
+
+class ModelColumns(Generic[M]):
+    """Every concrete column of ``model`` under a table alias, and rows back as instances.
+
+    ``select_list`` is the SQL (identifiers from the model's metadata, quoted); ``instance`` takes
+    the values in that order and builds what the ORM builds: each field's converters (a JSON field
+    decoded, a phone number parsed) and then ``from_db``.
+    """
+
+    def __init__(self, model: type[M], alias: str) -> None:
+        self.model, self.alias = model, alias
+        self.fields = list(model._meta.concrete_fields)
+        self.attnames = [f.attname for f in self.fields]
+        self._converters: dict[str, list] = {}
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def select_list(self, connection: BaseDatabaseWrapper) -> str:
+        q = connection.ops.quote_name
+        return ", ".join(f"{self.alias}.{q(f.column)}" for f in self.fields)
+
+    def _converters_for(self, connection: BaseDatabaseWrapper) -> list[tuple[int, object, list]]:
+        found = self._converters.get(connection.alias)
+        if found is None:
+            found = []
+            for i, f in enumerate(self.fields):
+                col = f.cached_col
+                convs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+                if convs:
+                    found.append((i, col, convs))
+            self._converters[connection.alias] = found
+        return found
+
+    def instance(self, values, connection: BaseDatabaseWrapper) -> M:
+        values = list(values)
+        for i, col, convs in self._converters_for(connection):
+            for convert in convs:
+                values[i] = convert(values[i], col, connection)
+        return self.model.from_db(connection.alias, self.attnames, values)

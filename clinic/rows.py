@@ -6,7 +6,8 @@ Each model's rows are compiled by Django's own INSERT compiler (field preparatio
 defaults, ``ON CONFLICT DO NOTHING`` when asked), and the statements are chained as data-modifying
 CTEs, so they cost one round trip instead of one each. Nothing is read back: the instances get no
 primary key and no signals are sent, so use it only for append-only rows whose ids the caller does
-not need. Elsewhere (SQLite) each model's rows go through ``bulk_create``.
+not need, or whose ids it took from the sequence beforehand (rows with their primary key set are
+inserted with it). Elsewhere (SQLite) each model's rows go through ``bulk_create``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ class Rows:
 def _insert_sql(rows: Rows) -> tuple[str, tuple]:
     model = type(rows.objs[0])
     opts = model._meta
-    fields = [f for f in opts.concrete_fields if f is not opts.auto_field and not f.generated]
+    # The primary key is left to its sequence, unless the caller took every row's id already.
+    with_pk = all(obj.pk is not None for obj in rows.objs)
+    fields = [f for f in opts.concrete_fields if (with_pk or f is not opts.auto_field) and not f.generated]
     query = InsertQuery(model, on_conflict=OnConflict.IGNORE if rows.ignore_conflicts else None)
     query.insert_values(fields, rows.objs)
     [(sql, params)] = query.get_compiler(connection=connection).as_sql()

@@ -12,6 +12,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import NamedTuple
 
 from django.db.models import Prefetch, QuerySet
@@ -19,6 +20,7 @@ from django.db.models import Prefetch, QuerySet
 from clinic.access import CLINICIAN_ROLES, Actor, Perm
 from clinic.errors import InvalidInput, NotFound
 from clinic.models import Clinic, Patient, Room, StaffMember
+from clinic.prepared import ModelColumns
 from clinic.services.audit import audit_record_many
 
 from . import availability
@@ -267,33 +269,48 @@ def _load_orm(q: _Query) -> _Raw:
 
 
 # One round trip on PostgreSQL: every table the search needs, aggregated to JSON in one statement.
-_CONTEXT_SQL = """
+# The body reads what it is about from one row ``k`` (clinic, ranges, patient, sessions to leave
+# out); a head supplies that row: from parameters (``_CONTEXT_SQL``), or from the rows a booking
+# has just locked (``_BOOKING_SQL``).
+_CONTEXT_BODY = """
 SELECT
   (SELECT coalesce(json_agg(json_build_array(h.weekday, h.opens, h.closes) ORDER BY h.weekday, h.opens), '[]')
-     FROM clinic_openinghours h WHERE h.clinic_id = %(clinic)s),
+     FROM clinic_openinghours h WHERE h.clinic_id = k.clinic),
   (SELECT coalesce(json_agg(json_build_array(c.starts_on, c.ends_on)), '[]')
-     FROM clinic_closure c WHERE c.clinic_id = %(clinic)s AND c.ends_on >= %(lo_date)s AND c.starts_on <= %(hi_date)s),
+     FROM clinic_closure c WHERE c.clinic_id = k.clinic AND c.ends_on >= k.lo_date AND c.starts_on <= k.hi_date),
   (SELECT coalesce(json_agg(json_build_array(r.id, r.name, r.modalities) ORDER BY r.name, r.id), '[]')
-     FROM clinic_room r WHERE r.clinic_id = %(clinic)s AND r.active),
+     FROM clinic_room r WHERE r.clinic_id = k.clinic AND r.active),
   (SELECT coalesce(json_agg(json_build_array(
         m.id, trim(u.first_name || ' ' || u.last_name), u.username, m.roles, m.max_concurrent_sessions,
         (SELECT coalesce(json_agg(json_build_array(w.weekday, w.starts, w.ends) ORDER BY w.weekday, w.starts), '[]')
            FROM scheduling_availabilitywindow w WHERE w.staff_member_id = m.id),
         (SELECT coalesce(json_agg(json_build_array(t.starts_at, t.ends_at)), '[]')
-           FROM scheduling_timeoff t WHERE t.staff_member_id = m.id AND t.ends_at > %(lo)s AND t.starts_at < %(hi)s)
+           FROM scheduling_timeoff t WHERE t.staff_member_id = m.id AND t.ends_at > k.lo AND t.starts_at < k.hi)
       ) ORDER BY m.id), '[]')
      FROM clinic_staffmember m JOIN clinic_user u ON u.id = m.user_id
-     WHERE m.clinic_id = %(clinic)s AND m.active AND u.is_active),
+     WHERE m.clinic_id = k.clinic AND m.active AND u.is_active),
   (SELECT coalesce(json_agg(json_build_array(
         s.id, s.room_id, s.clinician_id, s.patient_id, s.starts_at, s.ends_at, s.occupied_until)), '[]')
      FROM scheduling_session s
-     WHERE s.clinic_id = %(clinic)s AND s.status = ANY(%(active)s)
-       AND s.starts_at < %(hi)s AND s.occupied_until > %(lo)s AND NOT (s.id = ANY(%(exclude)s))),
+     WHERE s.clinic_id = k.clinic AND s.status = ANY(%(active)s)
+       AND s.starts_at < k.hi AND s.occupied_until > k.lo AND NOT (s.id = ANY(k.exclude))),
   (SELECT coalesce(json_agg(json_build_array(s.starts_at, s.ends_at)), '[]')
      FROM scheduling_session s
-     WHERE s.patient_id = %(patient)s AND s.status = ANY(%(active)s)
-       AND s.starts_at < %(patient_hi)s AND s.ends_at > %(patient_lo)s AND NOT (s.id = ANY(%(exclude)s)))
+     WHERE s.patient_id = k.patient AND s.status = ANY(%(active)s)
+       AND s.starts_at < k.patient_hi AND s.ends_at > k.patient_lo AND NOT (s.id = ANY(k.exclude)))
+FROM k
 """
+
+_CONTEXT_SQL = (
+    """
+WITH k AS (
+  SELECT %(clinic)s::bigint AS clinic, %(lo)s::timestamptz AS lo, %(hi)s::timestamptz AS hi,
+         %(lo_date)s::date AS lo_date, %(hi_date)s::date AS hi_date, %(patient)s::bigint AS patient,
+         %(patient_lo)s::timestamptz AS patient_lo, %(patient_hi)s::timestamptz AS patient_hi,
+         %(exclude)s::bigint[] AS exclude
+)"""
+    + _CONTEXT_BODY
+)
 
 
 class _Instants(dict):
@@ -303,6 +320,29 @@ class _Instants(dict):
     def __missing__(self, text: str) -> dt.datetime:
         value = self[text] = dt.datetime.fromisoformat(text)
         return value
+
+
+def _raw_from_row(row: tuple, *, with_patient: bool) -> _Raw:
+    hours, closures, rooms, staff, sessions, patient_sessions = row
+    ts = _Instants()
+    return _Raw(
+        hours=[(d, dt.time.fromisoformat(o), dt.time.fromisoformat(c)) for d, o, c in hours],
+        closures=[(dt.date.fromisoformat(a), dt.date.fromisoformat(b)) for a, b in closures],
+        rooms=[(pk, name, modalities) for pk, name, modalities in rooms],
+        staff=[
+            (
+                pk,
+                full_name or username,
+                roles,
+                limit,
+                [(d, dt.time.fromisoformat(a), dt.time.fromisoformat(b)) for d, a, b in windows],
+                [(ts[a], ts[b]) for a, b in time_off],
+            )
+            for pk, full_name, username, roles, limit, windows, time_off in staff
+        ],
+        sessions=[BusySession(i, r, c, p, ts[a], ts[b], ts[o]) for i, r, c, p, a, b, o in sessions],
+        patient_sessions=[(ts[a], ts[b]) for a, b in patient_sessions] if with_patient else [],
+    )
 
 
 def _load_sql(q: _Query) -> _Raw:
@@ -325,26 +365,8 @@ def _load_sql(q: _Query) -> _Raw:
                 "patient_hi": q.patient_hi,
             },
         )
-        hours, closures, rooms, staff, sessions, patient_sessions = cursor.fetchone()
-    ts = _Instants()
-    return _Raw(
-        hours=[(d, dt.time.fromisoformat(o), dt.time.fromisoformat(c)) for d, o, c in hours],
-        closures=[(dt.date.fromisoformat(a), dt.date.fromisoformat(b)) for a, b in closures],
-        rooms=[(pk, name, modalities) for pk, name, modalities in rooms],
-        staff=[
-            (
-                pk,
-                full_name or username,
-                roles,
-                limit,
-                [(d, dt.time.fromisoformat(a), dt.time.fromisoformat(b)) for d, a, b in windows],
-                [(ts[a], ts[b]) for a, b in time_off],
-            )
-            for pk, full_name, username, roles, limit, windows, time_off in staff
-        ],
-        sessions=[BusySession(i, r, c, p, ts[a], ts[b], ts[o]) for i, r, c, p, a, b, o in sessions],
-        patient_sessions=[(ts[a], ts[b]) for a, b in patient_sessions] if patient is not None else [],
-    )
+        row = cursor.fetchone()
+    return _raw_from_row(row, with_patient=patient is not None)
 
 
 def scheduling_context(
@@ -365,6 +387,13 @@ def scheduling_context(
     span = dt.timedelta(hours=treatment_type.min_hours_between)
     loader = _load_sql if connection.vendor == "postgresql" else _load_orm
     raw = loader(_Query(clinic, lo, hi, patient, start - span, end + span, exclude))
+    return _assemble(raw, clinic=clinic, treatment_type=treatment_type, patient=patient)
+
+
+def _assemble(
+    raw: _Raw, *, clinic: Clinic, treatment_type: TreatmentType, patient: Patient | None
+) -> SchedulingContext:
+    """The loaded rows as the context the rules read: rooms and clinicians fit for the treatment."""
     rooms = {
         pk: RoomInfo(name, tuple(modalities))
         for pk, name, modalities in raw.rooms
@@ -450,3 +479,117 @@ def patient_for_booking(*, actor: Actor, patient_id: int, patients: QuerySet[Pat
     if patient is None:
         raise NotFound()
     return patient
+
+
+# --- a booking's locks and reads: one round trip on PostgreSQL -------------------------------------
+
+
+_PATIENT, _CLINIC = ModelColumns(Patient, "p"), ModelColumns(Clinic, "c")
+_TREATMENT_TYPE = ModelColumns(TreatmentType, "t")
+
+# A booking's context covers the local day of its start (for the least-loaded choice) and its own
+# span and turnover: a day either side of the session reaches past the local day in any zone.
+_BOOKING_CONTEXT_HEAD = """
+WITH k AS (
+  SELECT p.clinic_id AS clinic, lo, hi, lo::date AS lo_date, hi::date AS hi_date, p.id AS patient,
+         %(start)s::timestamptz - make_interval(hours => t.min_hours_between) AS patient_lo,
+         %(start)s::timestamptz + make_interval(mins => t.duration_minutes, hours => t.min_hours_between)
+           AS patient_hi,
+         '{}'::bigint[] AS exclude
+  FROM clinic_patient p
+  JOIN scheduling_treatmenttype t ON t.id = %(treatment_type)s AND t.clinic_id = p.clinic_id
+  CROSS JOIN LATERAL (SELECT %(start)s::timestamptz - interval '1 day' AS lo,
+                             %(start)s::timestamptz + interval '1 day'
+                               + make_interval(mins => t.duration_minutes + t.turnover_minutes) AS hi) AS w
+  WHERE p.id = %(patient)s AND p.clinic_id = ANY(%(clinics)s)
+)"""
+
+
+@cache
+def _booking_sql() -> str:
+    """Four statements sent as one: the patient and their clinic locked (with a new session id),
+    the treatment type, the requested clinician's membership locked, then the context.
+
+    They run one after the other on the server, each with its own snapshot (READ COMMITTED): the
+    context is read after the locks are held, so it sees every booking committed before them.
+    The locks are taken in the order every writer of sessions takes them (patient and clinic,
+    then a clinician), so this path cannot deadlock with the others.
+    """
+    from django.db import connection
+
+    q = connection.ops.quote_name
+    patients, clinics = q(Patient._meta.db_table), q(Clinic._meta.db_table)
+    sessions = Session._meta.db_table
+    # Identifiers only, from the models' metadata and quoted; every value is a parameter.
+    return ";\n".join(
+        [
+            f"SELECT nextval(pg_get_serial_sequence('{sessions}', 'id')), "  # noqa: S608
+            f"{_PATIENT.select_list(connection)}, {_CLINIC.select_list(connection)}"
+            f" FROM {patients} p JOIN {clinics} c ON c.id = p.clinic_id"
+            " WHERE p.id = %(patient)s AND p.clinic_id = ANY(%(clinics)s)"
+            " FOR NO KEY UPDATE OF p, c",
+            f"SELECT {_TREATMENT_TYPE.select_list(connection)}"  # noqa: S608
+            f" FROM {q(TreatmentType._meta.db_table)} t"
+            " WHERE t.id = %(treatment_type)s AND t.clinic_id = ANY(%(clinics)s)",
+            f"SELECT m.id FROM {q(StaffMember._meta.db_table)} m"  # noqa: S608
+            f" JOIN {patients} p ON p.clinic_id = m.clinic_id"
+            " WHERE m.id = %(clinician)s AND p.id = %(patient)s AND p.clinic_id = ANY(%(clinics)s)"
+            " FOR NO KEY UPDATE OF m",
+            _BOOKING_CONTEXT_HEAD + _CONTEXT_BODY,
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class BookingReads:
+    """What a booking request needs before it decides: its rows locked, and the context."""
+
+    patient: Patient  # with its clinic
+    treatment_type: TreatmentType
+    clinician_locked: bool  # the requested clinician's membership row is locked
+    context: SchedulingContext | None  # None when the treatment type is not the patient's clinic's
+    session_id: int  # the new session's id, taken from its sequence
+
+
+def booking_reads(
+    *, actor: Actor, patient_id: int, treatment_type_id: int, clinician_id: int | None, start: dt.datetime
+) -> BookingReads:
+    """Lock and read everything a booking checks, in one round trip (PostgreSQL only).
+
+    404 for a treatment type or a patient outside the clinics the actor may book for (the
+    treatment type first, as the API has always answered).
+    """
+    from django.db import connection
+
+    clinics = sorted(actor.clinics_with(Perm.SCHEDULE_MANAGE))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _booking_sql(),
+            {
+                "patient": patient_id,
+                "treatment_type": treatment_type_id,
+                "clinician": clinician_id,
+                "clinics": clinics,
+                "start": start,
+                "active": list(Session.ACTIVE),
+            },
+        )
+        locked = cursor.fetchone()
+        cursor.nextset()
+        tt_row = cursor.fetchone()
+        cursor.nextset()
+        clinician_locked = cursor.fetchone() is not None
+        cursor.nextset()
+        context_row = cursor.fetchone()
+    if tt_row is None or locked is None:
+        raise NotFound()
+    treatment_type = _TREATMENT_TYPE.instance(tt_row, connection)
+    n_patient = len(_PATIENT)
+    patient = _PATIENT.instance(locked[1 : 1 + n_patient], connection)
+    patient.clinic = _CLINIC.instance(locked[1 + n_patient :], connection)
+    context = None
+    if context_row is not None:
+        treatment_type.clinic = patient.clinic
+        raw = _raw_from_row(context_row, with_patient=True)
+        context = _assemble(raw, clinic=patient.clinic, treatment_type=treatment_type, patient=patient)
+    return BookingReads(patient, treatment_type, clinician_locked, context, session_id=locked[0])

@@ -321,15 +321,10 @@ class SessionViewSet(ApiViewSet):
             claimed = idempotency.begin(request)
             if claimed.replay is not None:
                 return self._replay(claimed.replay)
-            session = booking.session_book(
+            session = booking.session_book_requested(
                 actor=self.actor,
                 patient_id=data["patient"],
-                treatment_type=selectors.treatment_type_get(
-                    actor=self.actor,
-                    treatment_type_id=data["treatment_type"],
-                    perm=Perm.SCHEDULE_MANAGE,
-                    with_clinic=False,
-                ),
+                treatment_type_id=data["treatment_type"],
                 starts_at=data["start"],
                 room_id=data["room"],
                 clinician_id=data["clinician"],

@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Collection
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from clinic.access import Actor, Perm
@@ -26,7 +27,13 @@ from clinic.services.audit import audit_event
 from scheduling import availability
 from scheduling.messages import session_messages
 from scheduling.models import Session, SessionEvent, TreatmentType
-from scheduling.selectors import SchedulingContext, patient_for_booking, scheduling_context
+from scheduling.selectors import (
+    SchedulingContext,
+    booking_reads,
+    patient_for_booking,
+    scheduling_context,
+    treatment_type_get,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -222,13 +229,17 @@ def insert_session(
     course=None,
     sequence: int | None = None,
     savepoint: bool = True,
+    session_id: int | None = None,
 ) -> Session:
     """Insert, record the event and audit row, and schedule the appointment's messages, atomically.
 
     ``savepoint=False`` saves two round trips when a refusal aborts the whole transaction anyway
-    (a single booking); a series keeps it, to go on checking the other occurrences.
+    (a single booking); a series keeps it, to go on checking the other occurrences. With a
+    ``session_id`` already taken from the sequence, the session goes in the same statement as its
+    other rows: one round trip for all of them.
     """
     session = Session(
+        id=session_id,
         clinic=ctx.clinic,
         patient=patient,
         treatment_type=ctx.treatment_type,
@@ -241,14 +252,9 @@ def insert_session(
         occupied_until=placement.occupied_until,
         created_by=actor.user,
     )
-    try:
-        with transaction.atomic(savepoint=savepoint):
+    if session_id is None:
+        with _refused_on_overlap(), transaction.atomic(savepoint=savepoint):
             session.save()
-    except IntegrityError as exc:
-        refusal = refusal_from_integrity_error(exc)
-        if refusal is None:
-            raise
-        raise refusal from exc
     details = {"starts_at": session.starts_at.isoformat(), "room": session.room_id, "clinician": session.clinician_id}
     session.clinic, session.patient = ctx.clinic, patient
     # The names the calendar shows, from the context in hand (as a query's annotations would be):
@@ -257,7 +263,7 @@ def insert_session(
     session.clinician_name = ctx.clinicians[placement.clinician_id].name
     # Its event, audit row and messages: one statement. A course gets one confirmation for all its
     # sessions (scheduled by series_book).
-    insert_rows(
+    rows = [
         Rows([SessionEvent(session=session, kind=SessionEvent.Kind.BOOKED, actor=actor.user, details=details)]),
         Rows(
             [
@@ -272,8 +278,26 @@ def insert_session(
             ]
         ),
         Rows(session_messages(session=session, confirm=course is None), ignore_conflicts=True),
-    )
+    ]
+    if session_id is None:
+        insert_rows(*rows)
+    else:
+        with _refused_on_overlap(), transaction.atomic(savepoint=savepoint):
+            insert_rows(Rows([session]), *rows)
+        session._state.adding, session._state.db = False, connection.alias
     return session
+
+
+@contextmanager
+def _refused_on_overlap():
+    """An exclusion constraint's violation as the contract's 409 (see refusal_from_integrity_error)."""
+    try:
+        yield
+    except IntegrityError as exc:
+        refusal = refusal_from_integrity_error(exc)
+        if refusal is None:
+            raise
+        raise refusal from exc
 
 
 def _locked_patients():
@@ -340,6 +364,57 @@ def session_book(
         clinic=patient.clinic, treatment_type=treatment_type, start=starts_at, end=end, patient=patient
     )
     placement = place(ctx, starts_at, room_id=room_id, clinician_id=clinician_id, locked_clinician=locked_clinician)
-    session = insert_session(ctx, patient, placement, actor=actor, savepoint=False)
+    return _insert_booked(ctx, patient, placement, actor=actor)
+
+
+@transaction.atomic(savepoint=False)  # a refusal aborts the caller's transaction; no savepoint needed
+def session_book_requested(
+    *,
+    actor: Actor,
+    patient_id: int,
+    treatment_type_id: int,
+    starts_at: dt.datetime,
+    room_id: int | None = None,
+    clinician_id: int | None = None,
+) -> Session:
+    """Book the session a request names by ids; 404 for a treatment type or patient outside the
+    clinics the actor may book for. The same rules as ``session_book``, in the same order.
+
+    On PostgreSQL the request costs two round trips inside its transaction: every lock and read
+    in one (``booking_reads``), the session with its event, audit row and messages in the other.
+    """
+    if connection.vendor != "postgresql":
+        treatment_type = treatment_type_get(
+            actor=actor, treatment_type_id=treatment_type_id, perm=Perm.SCHEDULE_MANAGE, with_clinic=False
+        )
+        return session_book(
+            actor=actor,
+            patient_id=patient_id,
+            treatment_type=treatment_type,
+            starts_at=starts_at,
+            room_id=room_id,
+            clinician_id=clinician_id,
+        )
+    reads = booking_reads(
+        actor=actor,
+        patient_id=patient_id,
+        treatment_type_id=treatment_type_id,
+        clinician_id=clinician_id,
+        start=starts_at,
+    )
+    patient, treatment_type = reads.patient, reads.treatment_type
+    check_treatment_type_offered(patient, treatment_type)
+    check_patient_may_be_booked(patient, treatment_type, starts_at)
+    locked_clinician = clinician_id if reads.clinician_locked else None
+    placement = place(
+        reads.context, starts_at, room_id=room_id, clinician_id=clinician_id, locked_clinician=locked_clinician
+    )
+    return _insert_booked(reads.context, patient, placement, actor=actor, session_id=reads.session_id)
+
+
+def _insert_booked(
+    ctx: SchedulingContext, patient: Patient, placement: Placement, *, actor: Actor, session_id: int | None = None
+) -> Session:
+    session = insert_session(ctx, patient, placement, actor=actor, savepoint=False, session_id=session_id)
     logger.info("session.booked", extra={"session_id": session.pk, "clinic_id": patient.clinic_id})
     return session

@@ -229,10 +229,10 @@ def test_the_token_lookup_applies_a_fields_converter_as_the_orm_does(api_client,
     token = login(api_client, member.user.username).json()["token"]
     field = User._meta.get_field("first_name")
     monkeypatch.setattr(field, "from_db_value", lambda value, expression, connection: value.upper(), raising=False)
-    authentication._converters.cache_clear()
+    authentication._USER._converters.clear()
     try:
         user, _ = authentication.BearerTokenAuthentication().authenticate_credentials(token.encode())
     finally:
         monkeypatch.undo()
-        authentication._converters.cache_clear()
+        authentication._USER._converters.clear()
     assert user.first_name == "ROBIN"

@@ -82,3 +82,32 @@ def test_only_one_model_is_read(db):
         KeyedQuery(lambda pk: Patient.objects.select_related("clinic").filter(pk=pk)).first(1)
     with pytest.raises(ValueError, match="not among"):
         KeyedQuery(lambda pk: Patient.objects.filter(pk=1)).first(1)
+
+
+# --- ModelColumns ---------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_model_columns_build_what_the_orm_builds(db):
+    from clinic.models import Clinic
+    from clinic.prepared import ModelColumns
+
+    patient = PatientFactory(phone="+14155550123", candidacy_modalities=["iv", "im"])
+    patients, clinics = ModelColumns(Patient, "p"), ModelColumns(Clinic, "c")
+    sql = (
+        f"SELECT {patients.select_list(connection)}, {clinics.select_list(connection)}"  # noqa: S608
+        " FROM clinic_patient p JOIN clinic_clinic c ON c.id = p.clinic_id WHERE p.id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [patient.pk])
+        row = cursor.fetchone()
+    got_patient = patients.instance(row[: len(patients)], connection)
+    got_clinic = clinics.instance(row[len(patients) :], connection)
+    expected = Patient.objects.select_related("clinic").get(pk=patient.pk)
+    for got, want in ((got_patient, expected), (got_clinic, expected.clinic)):
+        assert type(got) is type(want) and got._state.adding is False and got._state.db == "default"
+        assert {f.attname: getattr(got, f.attname) for f in want._meta.concrete_fields} == {
+            f.attname: getattr(want, f.attname) for f in want._meta.concrete_fields
+        }
+    assert got_patient.candidacy_modalities == ["iv", "im"]  # the JSON field's converter ran
+    assert str(got_patient.phone) == "+14155550123"  # and the phone field's

@@ -52,14 +52,14 @@ def test_a_booking_that_lost_a_deadlock_is_a_409_to_retry_and_saves_nothing(worl
     def aborted(**kwargs):
         raise OperationalError("deadlock detected") from psycopg.errors.DeadlockDetected("deadlock detected")
 
-    with mock.patch("scheduling.services.booking.session_book", side_effect=aborted):
+    with mock.patch("scheduling.services.booking.session_book_requested", side_effect=aborted):
         response = book(world.front_desk, world, world.iv, local(2027, 3, 2, 10))
     assert response.status_code == 409
     assert response.json()["code"] == "concurrent_change"
     assert not Session.objects.exists()
     # Any other database error is still a server error (not dressed up as a conflict).
     with (
-        mock.patch("scheduling.services.booking.session_book", side_effect=OperationalError("disk full")),
+        mock.patch("scheduling.services.booking.session_book_requested", side_effect=OperationalError("disk full")),
         pytest.raises(OperationalError),
     ):
         book(world.front_desk, world, world.iv, local(2027, 3, 2, 10) + dt.timedelta(days=1))

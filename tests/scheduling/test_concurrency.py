@@ -301,13 +301,13 @@ def test_front_desk_work_does_not_wait_for_a_booking_in_flight(world, client_for
         occupied_until=local(2027, 3, 2, 11, 55),
     )
     holding, release = threading.Event(), threading.Event()
-    read_context = booking_service.scheduling_context
+    read_and_lock = booking_service.booking_reads
 
     def hold_the_locks(**kwargs):
-        context = read_context(**kwargs)
+        reads = read_and_lock(**kwargs)
         holding.set()
         assert release.wait(timeout=30)
-        return context
+        return reads
 
     desk, colleague = _client(world, client_for), _client(world, client_for)
     timings: dict[str, float] = {}
@@ -327,7 +327,7 @@ def test_front_desk_work_does_not_wait_for_a_booking_in_flight(world, client_for
             timings[other] = time.monotonic() - started
             release.set()
 
-    with mock.patch.object(booking_service, "scheduling_context", hold_the_locks):
+    with mock.patch.object(booking_service, "booking_reads", hold_the_locks):
         booked, answered = _race_responses([lambda: book(desk, world, world.iv, local(2027, 3, 9, 10)), meanwhile])
     assert _status(booked) == 201, booked
     assert _status(answered) == (200 if other == "calendar_read" else 201), answered

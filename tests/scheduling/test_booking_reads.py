@@ -1,0 +1,191 @@
+"""``booking_reads``: a booking's locks and reads in one round trip decide as the full context does.
+
+The request path reads the calendar over the booking's own day and span only (a day either side),
+from ids, in one statement string; these tests hold its decisions equal to the general context's
+(three days either side) wherever the clinic is, and check what it locks and refuses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from clinic.access import Actor
+from clinic.errors import NotFound
+from scheduling.selectors import booking_reads, scheduling_context
+from scheduling.services.booking import BookingRefused, place
+from tests.factories.clinic import ClinicFactory, PatientFactory, RoomFactory
+from tests.factories.scheduling import ClinicianFactory, SessionFactory, TreatmentTypeFactory
+from tests.scheduling.helpers import NOW
+
+pytestmark = pytest.mark.postgres
+
+
+def _outcome(ctx, start: dt.datetime):
+    try:
+        placement = place(ctx, start, lock=False, now=NOW)
+    except BookingRefused as refused:
+        return refused.code
+    return placement.room_id, placement.clinician_id
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati", "Pacific/Pago_Pago"])
+def test_the_one_day_context_decides_as_the_full_context(world, zone):
+    world.clinic.timezone = zone
+    world.clinic.save()
+    rooms = [world.room, *(RoomFactory(clinic=world.clinic) for _ in range(2))]
+    nurses = [world.nurse, *(ClinicianFactory(clinic=world.clinic) for _ in range(2))]
+    tz = world.clinic.tz
+    rng = random.Random(11)
+    first_day = (NOW + dt.timedelta(days=1)).astimezone(tz).date()
+    for day in range(4):
+        date = first_day + dt.timedelta(days=day)
+        for room in rooms:
+            for hour in (8, 10, 13, 16):
+                if rng.random() < 0.6:
+                    start = dt.datetime.combine(date, dt.time(hour), tzinfo=tz)
+                    SessionFactory(
+                        clinic=world.clinic,
+                        patient=PatientFactory(clinic=world.clinic),
+                        treatment_type=world.iv,
+                        room=room,
+                        clinician=rng.choice(nurses),
+                        starts_at=start,
+                        ends_at=start + dt.timedelta(minutes=100),
+                        occupied_until=start + dt.timedelta(minutes=115),
+                    )
+    # The patient's own session, in a chair of its own, midway: within 24 hours of it they are busy.
+    own = dt.datetime.combine(first_day + dt.timedelta(days=2), dt.time(12), tzinfo=tz)
+    SessionFactory(
+        clinic=world.clinic,
+        patient=world.patient,
+        treatment_type=world.iv,
+        room=RoomFactory(clinic=world.clinic),
+        clinician=nurses[0],
+        starts_at=own,
+        ends_at=own + dt.timedelta(minutes=100),
+        occupied_until=own + dt.timedelta(minutes=115),
+    )
+    actor = Actor.for_user(world.front_desk_member.user)
+    outcomes = set()
+    for day in range(4):
+        for half_hours in range(10, 44):  # 05:00 to 21:30, local: before, during and after hours
+            start = dt.datetime.combine(first_day + dt.timedelta(days=day), dt.time(), tzinfo=tz) + dt.timedelta(
+                minutes=30 * half_hours
+            )
+            with transaction.atomic():
+                reads = booking_reads(
+                    actor=actor,
+                    patient_id=world.patient.pk,
+                    treatment_type_id=world.iv.pk,
+                    clinician_id=None,
+                    start=start,
+                )
+                full = scheduling_context(
+                    clinic=world.clinic,
+                    treatment_type=world.iv,
+                    start=start,
+                    end=start + dt.timedelta(minutes=world.iv.duration_minutes),
+                    patient=world.patient,
+                )
+            got, expected = _outcome(reads.context, start), _outcome(full, start)
+            assert got == expected, (start, got, expected)
+            outcomes.add(got if isinstance(got, str) else "placed")
+    # The comparison covered every kind of answer, not only the easy ones.
+    assert outcomes >= {"placed", "outside_hours", "patient_overlap"}
+
+
+def test_one_statement_string_reads_everything_and_takes_a_session_id(world):
+    from scheduling.models import Session
+
+    actor = Actor.for_user(world.front_desk_member.user)
+    with transaction.atomic(), CaptureQueriesContext(connection) as captured:
+        reads = booking_reads(
+            actor=actor,
+            patient_id=world.patient.pk,
+            treatment_type_id=world.iv.pk,
+            clinician_id=world.nurse.pk,
+            start=NOW + dt.timedelta(days=1),
+        )
+    assert len([q for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]) == 1
+    assert (reads.patient.pk, reads.patient.clinic.pk, reads.treatment_type.pk) == (
+        world.patient.pk,
+        world.clinic.pk,
+        world.iv.pk,
+    )
+    assert reads.clinician_locked and reads.context is not None
+    assert reads.context.patient_input is not None and world.nurse.pk in reads.context.clinician_inputs
+    # The id comes from the table's own sequence: the next ORM insert gets a later one.
+    later = SessionFactory(clinic=world.clinic, patient=world.patient, treatment_type=world.iv, room=world.room)
+    assert later.pk > reads.session_id and not Session.objects.filter(pk=reads.session_id).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rows_stay_locked_until_the_transaction_ends(world):
+    """Another transaction cannot lock the patient, the clinic or the named clinician meanwhile,
+    while the key share a new row's foreign-key check takes on the clinic is not blocked."""
+    import threading
+
+    from django.db import OperationalError, connections
+
+    actor = Actor.for_user(world.front_desk_member.user)
+    probes = {
+        "patient": ("clinic_patient", world.patient.pk, "NO KEY UPDATE"),
+        "clinic": ("clinic_clinic", world.clinic.pk, "NO KEY UPDATE"),
+        "clinician": ("clinic_staffmember", world.nurse.pk, "NO KEY UPDATE"),
+        "clinic key share": ("clinic_clinic", world.clinic.pk, "KEY SHARE"),
+    }
+    blocked: dict[str, bool] = {}
+
+    def probe():
+        try:
+            for name, (table, pk, mode) in probes.items():
+                try:
+                    with transaction.atomic(), connection.cursor() as cursor:
+                        cursor.execute(f"SELECT 1 FROM {table} WHERE id = %s FOR {mode} NOWAIT", [pk])  # noqa: S608
+                    blocked[name] = False
+                except OperationalError:
+                    blocked[name] = True
+        finally:
+            connections.close_all()
+
+    with transaction.atomic():
+        booking_reads(
+            actor=actor,
+            patient_id=world.patient.pk,
+            treatment_type_id=world.iv.pk,
+            clinician_id=world.nurse.pk,
+            start=NOW + dt.timedelta(days=1),
+        )
+        thread = threading.Thread(target=probe)
+        thread.start()
+        thread.join(timeout=30)
+    assert blocked == {"patient": True, "clinic": True, "clinician": True, "clinic key share": False}
+
+
+def test_another_clinics_patient_or_treatment_type_is_a_404_and_locks_nothing_of_theirs(world):
+    theirs = ClinicFactory()
+    their_patient = PatientFactory(clinic=theirs)
+    their_type = TreatmentTypeFactory(clinic=theirs)
+    their_nurse = ClinicianFactory(clinic=theirs)
+    actor = Actor.for_user(world.front_desk_member.user)
+    start = NOW + dt.timedelta(days=1)
+    for patient_id, type_id in ((their_patient.pk, world.iv.pk), (world.patient.pk, their_type.pk)):
+        with pytest.raises(NotFound), transaction.atomic():
+            booking_reads(
+                actor=actor, patient_id=patient_id, treatment_type_id=type_id, clinician_id=their_nurse.pk, start=start
+            )
+    # Our patient with their clinician: read, but their membership row is not locked.
+    with transaction.atomic():
+        reads = booking_reads(
+            actor=actor,
+            patient_id=world.patient.pk,
+            treatment_type_id=world.iv.pk,
+            clinician_id=their_nurse.pk,
+            start=start,
+        )
+    assert not reads.clinician_locked
