@@ -14,7 +14,6 @@ than the rest of a typical read. Elsewhere (SQLite, the embedded demo) the ORM d
 """
 
 import json
-from functools import cache
 from hmac import compare_digest
 
 from django.db import connection
@@ -28,12 +27,11 @@ from rest_framework import exceptions
 
 from .access import Actor
 from .models import Clinic, StaffMember, User
-from .prepared import ModelColumns
+from .prepared import ModelColumns, ServerStatement, execute_statements
 
 _TOKEN, _USER = ModelColumns(AuthToken, "t"), ModelColumns(User, "u")
 
 
-@cache
 def _token_lookup_sql() -> str:
     """The token row, its user and the user's active memberships, by token key."""
     q = connection.ops.quote_name
@@ -46,14 +44,18 @@ def _token_lookup_sql() -> str:
         + f" FROM {q(member.db_table)} m JOIN {q(clinic.db_table)} c ON c.id = m.clinic_id"
         + " WHERE m.user_id = t.user_id AND m.active AND c.active)"
         + f" FROM {q(AuthToken._meta.db_table)} t JOIN {q(User._meta.db_table)} u ON u.id = t.user_id"
-        + " WHERE t.token_key = %s"
+        + " WHERE t.token_key = %(key)s"
     )
+
+
+# Every API request runs it: planned once per connection.
+_TOKEN_LOOKUP = ServerStatement(_token_lookup_sql, {"key": "varchar"})
 
 
 def _candidates_sql(token_key: str):
     """(auth_token with its user, membership rows) for each token with this key (PostgreSQL)."""
     with connection.cursor() as cursor:
-        cursor.execute(_token_lookup_sql(), [token_key])
+        execute_statements(cursor, [_TOKEN_LOOKUP], {"key": token_key})
         rows = cursor.fetchall()
     n_token = len(_TOKEN)
     for row in rows:

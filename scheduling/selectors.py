@@ -12,15 +12,15 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
 from typing import NamedTuple
 
+from django.db import connection
 from django.db.models import Prefetch, QuerySet
 
 from clinic.access import CLINICIAN_ROLES, Actor, Perm
 from clinic.errors import InvalidInput, NotFound
 from clinic.models import Clinic, Patient, Room, StaffMember
-from clinic.prepared import ModelColumns
+from clinic.prepared import ModelColumns, ServerStatement, execute_statements
 from clinic.services.audit import audit_record_many
 
 from . import availability
@@ -505,39 +505,51 @@ WITH k AS (
 )"""
 
 
-@cache
-def _booking_sql() -> str:
-    """Four statements sent as one: the patient and their clinic locked (with a new session id),
-    the treatment type, the requested clinician's membership locked, then the context.
+def _quoted(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
 
-    They run one after the other on the server, each with its own snapshot (READ COMMITTED): the
-    context is read after the locks are held, so it sees every booking committed before them.
-    The locks are taken in the order every writer of sessions takes them (patient and clinic,
-    then a clinician), so this path cannot deadlock with the others.
-    """
-    from django.db import connection
 
-    q = connection.ops.quote_name
-    patients, clinics = q(Patient._meta.db_table), q(Clinic._meta.db_table)
-    sessions = Session._meta.db_table
-    # Identifiers only, from the models' metadata and quoted; every value is a parameter.
-    return ";\n".join(
-        [
-            f"SELECT nextval(pg_get_serial_sequence('{sessions}', 'id')), "  # noqa: S608
-            f"{_PATIENT.select_list(connection)}, {_CLINIC.select_list(connection)}"
-            f" FROM {patients} p JOIN {clinics} c ON c.id = p.clinic_id"
-            " WHERE p.id = %(patient)s AND p.clinic_id = ANY(%(clinics)s)"
-            " FOR NO KEY UPDATE OF p, c",
-            f"SELECT {_TREATMENT_TYPE.select_list(connection)}"  # noqa: S608
-            f" FROM {q(TreatmentType._meta.db_table)} t"
-            " WHERE t.id = %(treatment_type)s AND t.clinic_id = ANY(%(clinics)s)",
-            f"SELECT m.id FROM {q(StaffMember._meta.db_table)} m"  # noqa: S608
-            f" JOIN {patients} p ON p.clinic_id = m.clinic_id"
-            " WHERE m.id = %(clinician)s AND p.id = %(patient)s AND p.clinic_id = ANY(%(clinics)s)"
-            " FOR NO KEY UPDATE OF m",
-            _BOOKING_CONTEXT_HEAD + _CONTEXT_BODY,
-        ]
-    )
+# Identifiers only, from the models' metadata and quoted; every value is a parameter.
+_LOCK_PATIENT = ServerStatement(
+    lambda: (
+        f"SELECT nextval(pg_get_serial_sequence('{Session._meta.db_table}', 'id')), "  # noqa: S608
+        f"{_PATIENT.select_list(connection)}, {_CLINIC.select_list(connection)}"
+        f" FROM {_quoted(Patient)} p JOIN {_quoted(Clinic)} c ON c.id = p.clinic_id"
+        " WHERE p.id = %(patient)s AND p.clinic_id = ANY(%(clinics)s)"
+        " FOR NO KEY UPDATE OF p, c"
+    ),
+    {"patient": "bigint", "clinics": "bigint[]"},
+)
+_READ_TREATMENT_TYPE = ServerStatement(
+    lambda: (
+        f"SELECT {_TREATMENT_TYPE.select_list(connection)} FROM {_quoted(TreatmentType)} t"  # noqa: S608
+        " WHERE t.id = %(treatment_type)s AND t.clinic_id = ANY(%(clinics)s)"
+    ),
+    {"treatment_type": "bigint", "clinics": "bigint[]"},
+)
+_LOCK_CLINICIAN = ServerStatement(
+    lambda: (
+        f"SELECT m.id FROM {_quoted(StaffMember)} m JOIN {_quoted(Patient)} p ON p.clinic_id = m.clinic_id"  # noqa: S608
+        " WHERE m.id = %(clinician)s AND p.id = %(patient)s AND p.clinic_id = ANY(%(clinics)s)"
+        " FOR NO KEY UPDATE OF m"
+    ),
+    {"clinician": "bigint", "patient": "bigint", "clinics": "bigint[]"},
+)
+_READ_BOOKING_CONTEXT = ServerStatement(
+    lambda: _BOOKING_CONTEXT_HEAD + _CONTEXT_BODY,
+    {
+        "start": "timestamptz",
+        "treatment_type": "bigint",
+        "patient": "bigint",
+        "clinics": "bigint[]",
+        "active": "text[]",
+    },
+)
+# Sent as one string, they run one after the other on the server, each with its own snapshot
+# (READ COMMITTED): the context is read after the locks are held, so it sees every booking
+# committed before them. The locks are taken in the order every writer of sessions takes them
+# (patient and clinic, then a clinician), so this path cannot deadlock with the others.
+_BOOKING_STATEMENTS = [_LOCK_PATIENT, _READ_TREATMENT_TYPE, _LOCK_CLINICIAN, _READ_BOOKING_CONTEXT]
 
 
 @dataclass(frozen=True)
@@ -559,12 +571,11 @@ def booking_reads(
     404 for a treatment type or a patient outside the clinics the actor may book for (the
     treatment type first, as the API has always answered).
     """
-    from django.db import connection
-
     clinics = sorted(actor.clinics_with(Perm.SCHEDULE_MANAGE))
     with connection.cursor() as cursor:
-        cursor.execute(
-            _booking_sql(),
+        execute_statements(
+            cursor,
+            _BOOKING_STATEMENTS,
             {
                 "patient": patient_id,
                 "treatment_type": treatment_type_id,

@@ -99,6 +99,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {"transaction_mode": "IMMEDIATE", "timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"}
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The hottest fixed statements are prepared once per connection (clinic.prepared.ServerStatement).
+# Off behind a pooler in transaction mode: a connection's prepared statements do not follow a client.
+PREPARED_STATEMENTS = env.bool("PREPARED_STATEMENTS", default=True)
 
 # --- Redis, cache and Celery ----------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")

@@ -10,7 +10,7 @@ from django.db.models import Exists, JSONField, OuterRef, Subquery, Value
 from django.test.utils import CaptureQueriesContext
 
 from clinic.models import Patient, StaffMember
-from clinic.prepared import KeyedQuery
+from clinic.prepared import KeyedQuery, ServerStatement, execute_statements
 from tests.factories.clinic import ClinicFactory, PatientFactory, StaffMemberFactory
 
 
@@ -111,3 +111,82 @@ def test_model_columns_build_what_the_orm_builds(db):
         }
     assert got_patient.candidacy_modalities == ["iv", "im"]  # the JSON field's converter ran
     assert str(got_patient.phone) == "+14155550123"  # and the phone field's
+
+
+# --- ServerStatement ------------------------------------------------------------------------------
+
+
+def _prepared_names() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        return {name for (name,) in cursor.fetchall()}
+
+
+_SQUARES = ServerStatement(
+    lambda: "SELECT n, n * n, %(label)s || ' ' || (n %% 7) FROM generate_series(1, %(upto)s) AS n ORDER BY n",
+    {"label": "text", "upto": "int"},
+)
+_LOCK_CLINIC = ServerStatement(
+    lambda: "SELECT name FROM clinic_clinic WHERE id = %(clinic)s FOR NO KEY UPDATE", {"clinic": "bigint"}
+)
+
+
+@pytest.mark.postgres
+def test_a_statement_is_prepared_once_per_connection_then_executed_by_name(db):
+    expected = [(n, n * n, f"sq {n % 7}") for n in range(1, 11)]
+    name = _SQUARES._parts()[0]
+    with CaptureQueriesContext(connection) as captured:
+        for upto in (10, 10, 3):
+            with connection.cursor() as cursor:
+                execute_statements(cursor, [_SQUARES], {"label": "sq", "upto": upto})
+                assert cursor.fetchall() == expected[:upto]
+    sent = [q["sql"] for q in captured.captured_queries]
+    if name not in sent[0]:  # prepared by an earlier test on this connection: only EXECUTEs
+        assert all(s.startswith("EXECUTE") for s in sent)
+    else:
+        assert sent[0].startswith("PREPARE") and all(s.startswith("EXECUTE") for s in sent[1:])
+    assert name in _prepared_names()
+
+
+@pytest.mark.postgres
+def test_several_statements_answer_in_order_in_one_round_trip(db):
+    clinic = ClinicFactory(name="Lakeside")
+    with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
+        execute_statements(cursor, [_LOCK_CLINIC, _SQUARES], {"clinic": clinic.pk, "label": "x", "upto": 2})
+        assert cursor.fetchall() == [("Lakeside",)]
+        assert cursor.nextset()
+        assert cursor.fetchall() == [(1, 1, "x 1"), (2, 4, "x 2")]
+        assert not cursor.nextset()
+    assert len(captured) == 1
+
+
+@pytest.mark.postgres
+def test_a_string_that_failed_part_way_starts_the_next_from_a_clean_slate(db):
+    from django.db import DataError, transaction
+
+    dividing = ServerStatement(lambda: "SELECT 10 / %(by)s", {"by": "int"})
+    fresh = ServerStatement(lambda: "SELECT 'fresh ' || %(word)s", {"word": "text"})
+    with pytest.raises(DataError), transaction.atomic(), connection.cursor() as cursor:
+        execute_statements(cursor, [fresh, dividing], {"word": "a", "by": 0})  # both PREPAREd, then it fails
+    with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
+        execute_statements(cursor, [fresh, dividing], {"word": "b", "by": 5})
+        assert cursor.fetchall() == [("fresh b",)]
+        cursor.nextset()
+        assert cursor.fetchall() == [(2,)]
+    assert captured[0]["sql"].startswith("DEALLOCATE ALL")
+
+
+@pytest.mark.postgres
+def test_without_prepared_statements_the_text_itself_is_sent(db, settings):
+    settings.PREPARED_STATEMENTS = False
+    plain = ServerStatement(lambda: "SELECT %(a)s::int + 1", {"a": "int"})
+    with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
+        execute_statements(cursor, [plain], {"a": 41})
+        assert cursor.fetchone() == (42,)
+    assert captured[0]["sql"].startswith("SELECT")
+    assert plain._parts()[0] not in _prepared_names()
+
+
+def test_every_parameter_needs_a_type():
+    with pytest.raises(ValueError, match="parameters"):
+        ServerStatement(lambda: "SELECT %(a)s, %(b)s", {"a": "int"})._parts()
