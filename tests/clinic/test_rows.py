@@ -139,3 +139,31 @@ def test_array_literals_of_the_vitals_columns_read_back_exactly(db):
     with pytest.raises(TypeError):
         array_literal([b"raw"])
     assert array_literal([]) == "{}"
+
+
+@pytest.mark.postgres
+def test_a_value_that_is_an_expression_goes_through_djangos_compiler(db):
+    from django.db.models.functions import Now
+
+    clinic = ClinicFactory()
+    patient = PatientFactory(clinic=clinic)
+    message = _message(clinic, patient, "expr-1")
+    message.scheduled_for = Now()
+    insert_rows(Rows([message]), Rows([_message(clinic, patient, "plain-1")]))
+    stored = OutboundMessage.objects.get(dedupe_key="expr-1")
+    assert abs(stored.scheduled_for - timezone.now()) < dt.timedelta(minutes=1)
+    assert OutboundMessage.objects.filter(dedupe_key="plain-1").exists()
+
+
+@pytest.mark.postgres
+def test_rows_whose_ids_were_taken_beforehand_keep_them(db):
+    clinic = ClinicFactory()
+    patient = PatientFactory(clinic=clinic)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval(pg_get_serial_sequence('clinic_outboundmessage', 'id'))")
+        [taken] = cursor.fetchone()
+    message = _message(clinic, patient, "taken-1")
+    message.pk = taken
+    insert_rows(Rows([message]), Rows([_message(clinic, patient, "untaken-1")]))
+    assert OutboundMessage.objects.get(pk=taken).dedupe_key == "taken-1"
+    assert OutboundMessage.objects.get(dedupe_key="untaken-1").pk > taken
