@@ -270,8 +270,15 @@ def _load_orm(q: _Query) -> _Raw:
 
 # One round trip on PostgreSQL: every table the search needs, aggregated to JSON in one statement.
 # The body reads what it is about from one row ``k`` (clinic, ranges, patient, sessions to leave
-# out); a head supplies that row: from parameters (``_CONTEXT_SQL``), or from the rows a booking
-# has just locked (``_BOOKING_SQL``).
+# out, and a room and a clinician when both are named); a head supplies that row: from parameters
+# (``_CONTEXT_SQL``), or from the rows a booking has just locked (``_BOOKING_CONTEXT_HEAD``).
+# A booking that names its room and clinician chooses neither, so it needs only theirs: the
+# others' sessions are not read.
+# Sessions are found by their time ranges through the GiST indexes of the exclusion constraints
+# (range && range, with the constraints' own status predicate written out so the partial indexes
+# apply): bounded by the window however long the clinic's history grows. A btree on starts_at
+# alone cannot bound "occupied_until > lo" from below.
+_ACTIVE = ", ".join(f"'{status}'" for status in Session.ACTIVE)  # the model's constants
 _CONTEXT_BODY = """
 SELECT
   (SELECT coalesce(json_agg(json_build_array(h.weekday, h.opens, h.closes) ORDER BY h.weekday, h.opens), '[]')
@@ -279,7 +286,7 @@ SELECT
   (SELECT coalesce(json_agg(json_build_array(c.starts_on, c.ends_on)), '[]')
      FROM clinic_closure c WHERE c.clinic_id = k.clinic AND c.ends_on >= k.lo_date AND c.starts_on <= k.hi_date),
   (SELECT coalesce(json_agg(json_build_array(r.id, r.name, r.modalities) ORDER BY r.name, r.id), '[]')
-     FROM clinic_room r WHERE r.clinic_id = k.clinic AND r.active),
+     FROM clinic_room r WHERE r.clinic_id = k.clinic AND r.active AND (k.room IS NULL OR r.id = k.room)),
   (SELECT coalesce(json_agg(json_build_array(
         m.id, trim(u.first_name || ' ' || u.last_name), u.username, m.roles, m.max_concurrent_sessions,
         (SELECT coalesce(json_agg(json_build_array(w.weekday, w.starts, w.ends) ORDER BY w.weekday, w.starts), '[]')
@@ -288,18 +295,21 @@ SELECT
            FROM scheduling_timeoff t WHERE t.staff_member_id = m.id AND t.ends_at > k.lo AND t.starts_at < k.hi)
       ) ORDER BY m.id), '[]')
      FROM clinic_staffmember m JOIN clinic_user u ON u.id = m.user_id
-     WHERE m.clinic_id = k.clinic AND m.active AND u.is_active),
+     WHERE m.clinic_id = k.clinic AND m.active AND u.is_active AND (k.clinician IS NULL OR m.id = k.clinician)),
   (SELECT coalesce(json_agg(json_build_array(
         s.id, s.room_id, s.clinician_id, s.patient_id, s.starts_at, s.ends_at, s.occupied_until)), '[]')
      FROM scheduling_session s
-     WHERE s.clinic_id = k.clinic AND s.status = ANY(%(active)s)
-       AND s.starts_at < k.hi AND s.occupied_until > k.lo AND NOT (s.id = ANY(k.exclude))),
+     WHERE s.clinic_id = k.clinic AND s.status IN ({active})
+       AND tstzrange(s.starts_at, s.occupied_until, '[)') && tstzrange(k.lo, k.hi, '[)')
+       AND NOT (s.id = ANY(k.exclude))
+       AND (k.room IS NULL OR k.clinician IS NULL OR s.room_id = k.room OR s.clinician_id = k.clinician)),
   (SELECT coalesce(json_agg(json_build_array(s.starts_at, s.ends_at)), '[]')
      FROM scheduling_session s
-     WHERE s.patient_id = k.patient AND s.status = ANY(%(active)s)
-       AND s.starts_at < k.patient_hi AND s.ends_at > k.patient_lo AND NOT (s.id = ANY(k.exclude)))
+     WHERE s.patient_id = k.patient AND s.status IN ({active})
+       AND tstzrange(s.starts_at, s.ends_at, '[)') && tstzrange(k.patient_lo, k.patient_hi, '[)')
+       AND NOT (s.id = ANY(k.exclude)))
 FROM k
-"""
+""".replace("{active}", _ACTIVE)
 
 _CONTEXT_SQL = (
     """
@@ -307,7 +317,7 @@ WITH k AS (
   SELECT %(clinic)s::bigint AS clinic, %(lo)s::timestamptz AS lo, %(hi)s::timestamptz AS hi,
          %(lo_date)s::date AS lo_date, %(hi_date)s::date AS hi_date, %(patient)s::bigint AS patient,
          %(patient_lo)s::timestamptz AS patient_lo, %(patient_hi)s::timestamptz AS patient_hi,
-         %(exclude)s::bigint[] AS exclude
+         %(exclude)s::bigint[] AS exclude, NULL::bigint AS room, NULL::bigint AS clinician
 )"""
     + _CONTEXT_BODY
 )
@@ -358,7 +368,6 @@ def _load_sql(q: _Query) -> _Raw:
                 "hi": q.hi,
                 "lo_date": q.lo.date(),
                 "hi_date": q.hi.date(),
-                "active": list(Session.ACTIVE),
                 "exclude": q.exclude,
                 "patient": patient.pk if patient is not None else None,
                 "patient_lo": q.patient_lo,
@@ -495,7 +504,9 @@ WITH k AS (
          %(start)s::timestamptz - make_interval(hours => t.min_hours_between) AS patient_lo,
          %(start)s::timestamptz + make_interval(mins => t.duration_minutes, hours => t.min_hours_between)
            AS patient_hi,
-         '{}'::bigint[] AS exclude
+         '{}'::bigint[] AS exclude,
+         CASE WHEN %(clinician)s IS NOT NULL THEN %(room)s END AS room,
+         CASE WHEN %(room)s IS NOT NULL THEN %(clinician)s END AS clinician
   FROM clinic_patient p
   JOIN scheduling_treatmenttype t ON t.id = %(treatment_type)s AND t.clinic_id = p.clinic_id
   CROSS JOIN LATERAL (SELECT %(start)s::timestamptz - interval '1 day' AS lo,
@@ -542,7 +553,8 @@ _READ_BOOKING_CONTEXT = ServerStatement(
         "treatment_type": "bigint",
         "patient": "bigint",
         "clinics": "bigint[]",
-        "active": "text[]",
+        "room": "bigint",
+        "clinician": "bigint",
     },
 )
 # Sent as one string, they run one after the other on the server, each with its own snapshot
@@ -564,7 +576,13 @@ class BookingReads:
 
 
 def booking_reads(
-    *, actor: Actor, patient_id: int, treatment_type_id: int, clinician_id: int | None, start: dt.datetime
+    *,
+    actor: Actor,
+    patient_id: int,
+    treatment_type_id: int,
+    start: dt.datetime,
+    room_id: int | None = None,
+    clinician_id: int | None = None,
 ) -> BookingReads:
     """Lock and read everything a booking checks, in one round trip (PostgreSQL only).
 
@@ -579,10 +597,10 @@ def booking_reads(
             {
                 "patient": patient_id,
                 "treatment_type": treatment_type_id,
+                "room": room_id,
                 "clinician": clinician_id,
                 "clinics": clinics,
                 "start": start,
-                "active": list(Session.ACTIVE),
             },
         )
         locked = cursor.fetchone()

@@ -399,8 +399,9 @@ def session_book_requested(
         actor=actor,
         patient_id=patient_id,
         treatment_type_id=treatment_type_id,
-        clinician_id=clinician_id,
         start=starts_at,
+        room_id=room_id,
+        clinician_id=clinician_id,
     )
     patient, treatment_type = reads.patient, reads.treatment_type
     check_treatment_type_offered(patient, treatment_type)

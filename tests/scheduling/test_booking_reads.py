@@ -25,9 +25,9 @@ from tests.scheduling.helpers import NOW
 pytestmark = pytest.mark.postgres
 
 
-def _outcome(ctx, start: dt.datetime):
+def _outcome(ctx, start: dt.datetime, room: int | None, clinician: int | None):
     try:
-        placement = place(ctx, start, lock=False, now=NOW)
+        placement = place(ctx, start, room_id=room, clinician_id=clinician, lock=False, now=NOW)
     except BookingRefused as refused:
         return refused.code
     return placement.room_id, placement.clinician_id
@@ -71,32 +71,38 @@ def test_the_one_day_context_decides_as_the_full_context(world, zone):
         occupied_until=own + dt.timedelta(minutes=115),
     )
     actor = Actor.for_user(world.front_desk_member.user)
+    # Room and clinician chosen by the service, one of them named, both named (only theirs read).
+    requests = [(None, None), (rooms[1].pk, None), (None, nurses[2].pk), (rooms[0].pk, nurses[0].pk)]
+    requests.append((rooms[2].pk, nurses[1].pk))
     outcomes = set()
     for day in range(4):
         for half_hours in range(10, 44):  # 05:00 to 21:30, local: before, during and after hours
             start = dt.datetime.combine(first_day + dt.timedelta(days=day), dt.time(), tzinfo=tz) + dt.timedelta(
                 minutes=30 * half_hours
             )
-            with transaction.atomic():
-                reads = booking_reads(
-                    actor=actor,
-                    patient_id=world.patient.pk,
-                    treatment_type_id=world.iv.pk,
-                    clinician_id=None,
-                    start=start,
-                )
-                full = scheduling_context(
-                    clinic=world.clinic,
-                    treatment_type=world.iv,
-                    start=start,
-                    end=start + dt.timedelta(minutes=world.iv.duration_minutes),
-                    patient=world.patient,
-                )
-            got, expected = _outcome(reads.context, start), _outcome(full, start)
-            assert got == expected, (start, got, expected)
-            outcomes.add(got if isinstance(got, str) else "placed")
+            full = scheduling_context(
+                clinic=world.clinic,
+                treatment_type=world.iv,
+                start=start,
+                end=start + dt.timedelta(minutes=world.iv.duration_minutes),
+                patient=world.patient,
+            )
+            for room, clinician in requests:
+                with transaction.atomic():
+                    reads = booking_reads(
+                        actor=actor,
+                        patient_id=world.patient.pk,
+                        treatment_type_id=world.iv.pk,
+                        start=start,
+                        room_id=room,
+                        clinician_id=clinician,
+                    )
+                got = _outcome(reads.context, start, room, clinician)
+                expected = _outcome(full, start, room, clinician)
+                assert got == expected, (start, room, clinician, got, expected)
+                outcomes.add(got if isinstance(got, str) else "placed")
     # The comparison covered every kind of answer, not only the easy ones.
-    assert outcomes >= {"placed", "outside_hours", "patient_overlap"}
+    assert outcomes >= {"placed", "outside_hours", "patient_overlap", "room_unavailable", "clinician_unavailable"}
 
 
 def test_one_statement_string_reads_everything_and_takes_a_session_id(world):
