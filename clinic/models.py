@@ -562,7 +562,8 @@ class OutboundMessage(models.Model):
         FAILED = "failed", _("Failed")
         CANCELLED = "cancelled", _("Cancelled")
 
-    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+")
+    # Indexed by outbox_clinic_idx (clinic, -scheduled_for), which leads with it.
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+", db_index=False)
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="messages")
     staff = models.ForeignKey(StaffMember, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     kind = models.CharField(max_length=30, choices=Kind.choices)

@@ -164,11 +164,15 @@ class Session(models.Model):
 
     ACTIVE = (Status.BOOKED, Status.CHECKED_IN, Status.IN_PROGRESS)
 
-    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="sessions")
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="sessions")
+    # No single-column indexes on these four: the (column, starts_at) indexes below lead with them
+    # and serve the same lookups, and every booking would write four more index entries.
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="sessions", db_index=False)
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="sessions", db_index=False)
     treatment_type = models.ForeignKey(TreatmentType, on_delete=models.PROTECT, related_name="sessions")
-    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="sessions")
-    clinician = models.ForeignKey(StaffMember, on_delete=models.PROTECT, related_name="supervised_sessions")
+    room = models.ForeignKey(Room, on_delete=models.PROTECT, related_name="sessions", db_index=False)
+    clinician = models.ForeignKey(
+        StaffMember, on_delete=models.PROTECT, related_name="supervised_sessions", db_index=False
+    )
     course = models.ForeignKey(Course, on_delete=models.PROTECT, null=True, blank=True, related_name="sessions")
     sequence = models.PositiveSmallIntegerField(null=True, blank=True, help_text=_("Position in the course."))
     starts_at = models.DateTimeField()
