@@ -31,6 +31,10 @@ ESKETAMINE_MIN_CHAIR_MINUTES = 130
 IV_INFUSION_MINUTES = 40
 IV_MIN_OBSERVATION_MINUTES = 60
 IV_MIN_CHAIR_MINUTES = IV_INFUSION_MINUTES + IV_MIN_OBSERVATION_MINUTES
+# A session holds its chair (its duration and turnover) for at most a day: far beyond any
+# treatment, and the bound that lets a calendar read find the sessions overlapping a window with
+# an index range on their start (see scheduling.selectors).
+MAX_CHAIR_MINUTES = 24 * 60
 
 
 class TsTzRange(models.Func):
@@ -61,6 +65,10 @@ class TreatmentType(TimeStamped):
         constraints = [
             models.UniqueConstraint(fields=["clinic", "name"], name="treatment_type_unique_name"),
             models.CheckConstraint(condition=Q(duration_minutes__gte=5), name="treatment_type_duration_min"),
+            models.CheckConstraint(
+                condition=Q(duration_minutes__lte=MAX_CHAIR_MINUTES - F("turnover_minutes")),
+                name="treatment_type_chair_at_most_a_day",
+            ),
             models.CheckConstraint(
                 condition=~Q(modality=Modality.ESKETAMINE_NASAL) | Q(requires_rems_enrollment=True),
                 name="treatment_type_esketamine_needs_rems",
@@ -94,6 +102,14 @@ class TreatmentType(TimeStamped):
                 f"IV chair time needs at least {IV_MIN_CHAIR_MINUTES} minutes: the {IV_INFUSION_MINUTES}-minute "
                 f"infusion and at least {IV_MIN_OBSERVATION_MINUTES} minutes of observation after it."
             ]
+        if (
+            self.duration_minutes is not None
+            and self.turnover_minutes is not None
+            and self.duration_minutes + self.turnover_minutes > MAX_CHAIR_MINUTES
+        ):
+            errors.setdefault("duration_minutes", []).append(
+                f"A session holds its chair for at most {MAX_CHAIR_MINUTES} minutes, turnover included."
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -199,6 +215,8 @@ class Session(models.Model):
             models.Index(fields=["patient", "starts_at"], name="session_patient_start_idx"),
             models.Index(fields=["room", "starts_at"], name="session_room_start_idx"),
         ]
+        # On PostgreSQL the table also holds "session_holds_chair_at_most_a_day" (occupied_until at
+        # most a day after starts_at; migration 0003): the calendar reads rely on it.
         constraints = [
             models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="session_ends_after_start"),
             models.CheckConstraint(condition=Q(occupied_until__gte=F("ends_at")), name="session_turnover_after_end"),

@@ -274,10 +274,11 @@ def _load_orm(q: _Query) -> _Raw:
 # (``_CONTEXT_SQL``), or from the rows a booking has just locked (``_BOOKING_CONTEXT_HEAD``).
 # A booking that names its room and clinician chooses neither, so it needs only theirs: the
 # others' sessions are not read.
-# Sessions are found by their time ranges through the GiST indexes of the exclusion constraints
-# (range && range, with the constraints' own status predicate written out so the partial indexes
-# apply): bounded by the window however long the clinic's history grows. A btree on starts_at
-# alone cannot bound "occupied_until > lo" from below.
+# A session overlapping [lo, hi) starts before hi and, as no session holds its chair for more
+# than a day (a constraint on PostgreSQL, MAX_CHAIR_MINUTES), after lo minus a day: both bounds
+# go to the (clinic, starts_at) and (patient, starts_at) indexes, so the read stays within the
+# window however long the clinic's history grows. ("occupied_until > lo" alone bounds nothing:
+# it used to read every earlier session of the clinic.)
 _ACTIVE = ", ".join(f"'{status}'" for status in Session.ACTIVE)  # the model's constants
 _CONTEXT_BODY = """
 SELECT
@@ -300,13 +301,14 @@ SELECT
         s.id, s.room_id, s.clinician_id, s.patient_id, s.starts_at, s.ends_at, s.occupied_until)), '[]')
      FROM scheduling_session s
      WHERE s.clinic_id = k.clinic AND s.status IN ({active})
-       AND tstzrange(s.starts_at, s.occupied_until, '[)') && tstzrange(k.lo, k.hi, '[)')
+       AND s.starts_at < k.hi AND s.starts_at > k.lo - interval '1 day' AND s.occupied_until > k.lo
        AND NOT (s.id = ANY(k.exclude))
        AND (k.room IS NULL OR k.clinician IS NULL OR s.room_id = k.room OR s.clinician_id = k.clinician)),
   (SELECT coalesce(json_agg(json_build_array(s.starts_at, s.ends_at)), '[]')
      FROM scheduling_session s
      WHERE s.patient_id = k.patient AND s.status IN ({active})
-       AND tstzrange(s.starts_at, s.ends_at, '[)') && tstzrange(k.patient_lo, k.patient_hi, '[)')
+       AND s.starts_at < k.patient_hi AND s.starts_at > k.patient_lo - interval '1 day'
+       AND s.ends_at > k.patient_lo
        AND NOT (s.id = ANY(k.exclude)))
 FROM k
 """.replace("{active}", _ACTIVE)
