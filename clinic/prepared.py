@@ -190,9 +190,11 @@ def execute_statements(cursor, statements: list[ServerStatement], params: dict) 
     """Run ``statements`` one after the other in one round trip; ``cursor`` is then on the first
     one's result and ``nextset()`` moves to the next. Each runs with its own snapshot.
 
-    A connection's first time prepares them in the same string. If the string fails part-way it
-    is not known which got prepared, so that connection's next string starts with
-    ``DEALLOCATE ALL`` (the project prepares statements only here).
+    A connection's first time prepares them in the same string. After any failure the
+    connection's next string starts with ``DEALLOCATE ALL`` and prepares them again: a string that
+    failed part-way may have prepared only some, and a prepared statement can go stale for good
+    (a migration that changes a selected column's type: "cached plan must not change result
+    type") while the connection itself stays healthy. The project prepares statements only here.
     """
     from django.conf import settings
 
@@ -210,8 +212,7 @@ def execute_statements(cursor, statements: list[ServerStatement], params: dict) 
     try:
         cursor.execute(";\n".join([*leading, *(execute for _, _, execute, _ in parts)]), params)
     except BaseException:
-        if leading:
-            _UNSURE.add(raw)
+        _UNSURE.add(raw)
         raise
     _UNSURE.discard(raw)
     prepared.update(name for name, _, _, _ in parts)

@@ -177,6 +177,30 @@ def test_a_string_that_failed_part_way_starts_the_next_from_a_clean_slate(db):
 
 
 @pytest.mark.postgres
+def test_a_statement_gone_stale_is_prepared_again_after_its_error(db):
+    """A migration that changes a selected column's type leaves a prepared statement failing on
+    every run ("cached plan must not change result type") on a healthy connection: after the
+    error, the connection's next string deallocates and prepares again."""
+    from django.db import DatabaseError, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE stale_probe (v int)")
+        cursor.execute("INSERT INTO stale_probe VALUES (7)")
+    probe = ServerStatement(lambda: "SELECT v FROM stale_probe WHERE v = %(v)s", {"v": "int"})
+    with connection.cursor() as cursor:
+        execute_statements(cursor, [probe], {"v": 7})
+        assert cursor.fetchall() == [(7,)]
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE stale_probe ALTER COLUMN v TYPE bigint")
+    with pytest.raises(DatabaseError, match="cached plan"), transaction.atomic(), connection.cursor() as cursor:
+        execute_statements(cursor, [probe], {"v": 7})
+    with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
+        execute_statements(cursor, [probe], {"v": 7})
+        assert cursor.fetchall() == [(7,)]
+    assert captured[0]["sql"].startswith("DEALLOCATE ALL")
+
+
+@pytest.mark.postgres
 def test_without_prepared_statements_the_text_itself_is_sent(db, settings):
     settings.PREPARED_STATEMENTS = False
     plain = ServerStatement(lambda: "SELECT %(a)s::int + 1", {"a": "int"})
