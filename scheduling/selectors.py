@@ -301,13 +301,13 @@ SELECT
         s.id, s.room_id, s.clinician_id, s.patient_id, s.starts_at, s.ends_at, s.occupied_until)), '[]')
      FROM scheduling_session s
      WHERE s.clinic_id = k.clinic AND s.status IN ({active})
-       AND s.starts_at < k.hi AND s.starts_at > k.lo - interval '1 day' AND s.occupied_until > k.lo
+       AND s.starts_at < k.hi AND s.starts_at > k.lo - interval '24 hours' AND s.occupied_until > k.lo
        AND NOT (s.id = ANY(k.exclude))
        AND (k.room IS NULL OR k.clinician IS NULL OR s.room_id = k.room OR s.clinician_id = k.clinician)),
   (SELECT coalesce(json_agg(json_build_array(s.starts_at, s.ends_at)), '[]')
      FROM scheduling_session s
      WHERE s.patient_id = k.patient AND s.status IN ({active})
-       AND s.starts_at < k.patient_hi AND s.starts_at > k.patient_lo - interval '1 day'
+       AND s.starts_at < k.patient_hi AND s.starts_at > k.patient_lo - interval '24 hours'
        AND s.ends_at > k.patient_lo
        AND NOT (s.id = ANY(k.exclude)))
 FROM k
@@ -499,7 +499,8 @@ _PATIENT, _CLINIC = ModelColumns(Patient, "p"), ModelColumns(Clinic, "c")
 _TREATMENT_TYPE = ModelColumns(TreatmentType, "t")
 
 # A booking's context covers the local day of its start (for the least-loaded choice) and its own
-# span and turnover: a day either side of the session reaches past the local day in any zone.
+# span and turnover: 26 hours either side of the session reaches past the local day in any zone,
+# a 25-hour day of a daylight-saving change included.
 _BOOKING_CONTEXT_HEAD = """
 WITH k AS (
   SELECT p.clinic_id AS clinic, lo, hi, lo::date AS lo_date, hi::date AS hi_date, p.id AS patient,
@@ -507,12 +508,12 @@ WITH k AS (
          %(start)s::timestamptz + make_interval(mins => t.duration_minutes, hours => t.min_hours_between)
            AS patient_hi,
          '{}'::bigint[] AS exclude,
-         CASE WHEN %(clinician)s IS NOT NULL THEN %(room)s END AS room,
-         CASE WHEN %(room)s IS NOT NULL THEN %(clinician)s END AS clinician
+         CASE WHEN %(clinician)s::bigint IS NOT NULL THEN %(room)s::bigint END AS room,
+         CASE WHEN %(room)s::bigint IS NOT NULL THEN %(clinician)s::bigint END AS clinician
   FROM clinic_patient p
   JOIN scheduling_treatmenttype t ON t.id = %(treatment_type)s AND t.clinic_id = p.clinic_id
-  CROSS JOIN LATERAL (SELECT %(start)s::timestamptz - interval '1 day' AS lo,
-                             %(start)s::timestamptz + interval '1 day'
+  CROSS JOIN LATERAL (SELECT %(start)s::timestamptz - interval '26 hours' AS lo,
+                             %(start)s::timestamptz + interval '26 hours'
                                + make_interval(mins => t.duration_minutes + t.turnover_minutes) AS hi) AS w
   WHERE p.id = %(patient)s AND p.clinic_id = ANY(%(clinics)s)
 )"""

@@ -20,9 +20,15 @@ class Migration(migrations.Migration):
             model_name='treatmenttype',
             constraint=models.CheckConstraint(condition=models.Q(('duration_minutes__lte', django.db.models.expressions.CombinedExpression(models.Value(1440), '-', models.F('turnover_minutes')))), name='treatment_type_chair_at_most_a_day'),
         ),
+        # '24 hours', not '1 day': the check must not depend on the session's time zone (a "day"
+        # across a daylight-saving change is 23 or 25 hours). Added NOT VALID and then validated,
+        # so existing rows are checked without blocking writes to the table meanwhile.
         clinic.migration_operations.RunSQLOnPostgres(
-            "ALTER TABLE scheduling_session ADD CONSTRAINT session_holds_chair_at_most_a_day"
-            " CHECK (occupied_until <= starts_at + interval '1 day')",
+            [
+                "ALTER TABLE scheduling_session ADD CONSTRAINT session_holds_chair_at_most_a_day"
+                " CHECK (occupied_until <= starts_at + interval '24 hours') NOT VALID",
+                "ALTER TABLE scheduling_session VALIDATE CONSTRAINT session_holds_chair_at_most_a_day",
+            ],
             reverse_sql="ALTER TABLE scheduling_session DROP CONSTRAINT session_holds_chair_at_most_a_day",
         ),
     ]

@@ -20,7 +20,7 @@ from scheduling.selectors import booking_reads, scheduling_context
 from scheduling.services.booking import BookingRefused, place
 from tests.factories.clinic import ClinicFactory, PatientFactory, RoomFactory
 from tests.factories.scheduling import ClinicianFactory, SessionFactory, TreatmentTypeFactory
-from tests.scheduling.helpers import NOW
+from tests.scheduling.helpers import NOW, book, local
 
 pytestmark = pytest.mark.postgres
 
@@ -33,15 +33,23 @@ def _outcome(ctx, start: dt.datetime, room: int | None, clinician: int | None):
     return placement.room_id, placement.clinician_id
 
 
-@pytest.mark.parametrize("zone", ["America/New_York", "Pacific/Kiritimati", "Pacific/Pago_Pago"])
-def test_the_one_day_context_decides_as_the_full_context(world, zone):
+@pytest.mark.parametrize(
+    ("zone", "days_ahead"),
+    [
+        ("America/New_York", 1),
+        ("America/New_York", 11),  # the window crosses the change to daylight-saving time (14 March)
+        ("Pacific/Kiritimati", 1),
+        ("Pacific/Pago_Pago", 1),
+    ],
+)
+def test_the_one_day_context_decides_as_the_full_context(world, zone, days_ahead):
     world.clinic.timezone = zone
     world.clinic.save()
     rooms = [world.room, *(RoomFactory(clinic=world.clinic) for _ in range(2))]
     nurses = [world.nurse, *(ClinicianFactory(clinic=world.clinic) for _ in range(2))]
     tz = world.clinic.tz
     rng = random.Random(11)
-    first_day = (NOW + dt.timedelta(days=1)).astimezone(tz).date()
+    first_day = (NOW + dt.timedelta(days=days_ahead)).astimezone(tz).date()
     for day in range(4):
         date = first_day + dt.timedelta(days=day)
         for room in rooms:
@@ -173,7 +181,7 @@ def test_the_rows_stay_locked_until_the_transaction_ends(world):
     assert blocked == {"patient": True, "clinic": True, "clinician": True, "clinic key share": False}
 
 
-def test_another_clinics_patient_or_treatment_type_is_a_404_and_locks_nothing_of_theirs(world):
+def test_another_clinics_patient_or_treatment_type_is_a_404_and_their_clinician_is_not_locked(world):
     theirs = ClinicFactory()
     their_patient = PatientFactory(clinic=theirs)
     their_type = TreatmentTypeFactory(clinic=theirs)
@@ -195,3 +203,15 @@ def test_another_clinics_patient_or_treatment_type_is_a_404_and_locks_nothing_of
             start=start,
         )
     assert not reads.clinician_locked
+
+
+@pytest.mark.parametrize("prepared", [True, False], ids=["prepared", "text"])
+@pytest.mark.parametrize(
+    "named", [{}, {"room": "room"}, {"clinician": "nurse"}, {"room": "room", "clinician": "nurse"}], ids=str
+)
+def test_a_booking_works_with_and_without_prepared_statements(world, settings, prepared, named):
+    """PREPARED_STATEMENTS=false sends the statements' text: its NULLs must be typed as well."""
+    settings.PREPARED_STATEMENTS = prepared
+    extra = {key: getattr(world, attr).pk for key, attr in named.items()}
+    response = book(world.front_desk, world, world.iv, local(2027, 3, 2, 10), **extra)
+    assert response.status_code == 201, response.content

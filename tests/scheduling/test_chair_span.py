@@ -41,6 +41,7 @@ def test_the_context_finds_every_session_overlapping_its_window_as_a_plain_overl
         # The patient's: a whole day with its turnover, ending 10 minutes into the window.
         _session(world, lo - dt.timedelta(minutes=MAX_CHAIR_MINUTES - 25), longest, patient=world.patient),
         _session(world, lo - dt.timedelta(hours=20), 20 * 60 + 30),  # began the day before, overlaps lo
+        _session(world, lo - dt.timedelta(minutes=MAX_CHAIR_MINUTES - 1), longest),  # holds its chair to lo + 1 min
         _session(world, hi - dt.timedelta(minutes=1), 100),  # starts just inside
     ]
     _session(world, lo - dt.timedelta(minutes=longest + 1), longest - 15)  # freed its chair just before lo
