@@ -57,6 +57,20 @@ def test_a_connection_that_answered_a_moment_ago_is_not_checked_again(own_connec
         assert checked.call_count == 1  # idle past the delay: checked before its first query
 
 
+def test_a_request_busy_elsewhere_after_its_last_query_leaves_the_connection_checked(own_connection):
+    """What counts is when the connection last answered, not when the request ended: a request
+    that queried and then waited on, say, an SMTP server for a while does not vouch for it."""
+    conn = own_connection
+    with request(conn):
+        pass
+    with mock.patch.object(conn, "is_usable", wraps=conn.is_usable) as checked:
+        with request(conn):
+            conn._queried_at -= backend.HEALTH_CHECK_DELAY + 0.5  # ... then busy elsewhere
+        with request(conn):
+            pass
+    assert checked.call_count == 1
+
+
 def test_a_request_that_did_not_use_the_connection_does_not_vouch_for_it(own_connection):
     conn = own_connection
     with request(conn):
