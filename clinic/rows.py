@@ -60,6 +60,8 @@ def _insert_sql(rows: Rows) -> tuple[str, tuple]:
     model = type(rows.objs[0])
     # The primary key is left to its sequence, unless the caller took every row's id already.
     with_pk = all(obj.pk is not None for obj in rows.objs)
+    if not with_pk and any(obj.pk is not None for obj in rows.objs):
+        raise ValueError(f"{model.__name__} rows: give every row its id or none (they share one INSERT)")
     fields = _insert_fields(model, with_pk)
     template = _values_template(model, with_pk, len(rows.objs), rows.ignore_conflicts)
     if template is not None:

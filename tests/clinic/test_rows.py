@@ -167,3 +167,12 @@ def test_rows_whose_ids_were_taken_beforehand_keep_them(db):
     insert_rows(Rows([message]), Rows([_message(clinic, patient, "untaken-1")]))
     assert OutboundMessage.objects.get(pk=taken).dedupe_key == "taken-1"
     assert OutboundMessage.objects.get(dedupe_key="untaken-1").pk > taken
+
+
+def test_rows_of_one_model_take_every_id_or_none(db):
+    clinic = ClinicFactory()
+    patient = PatientFactory(clinic=clinic)
+    with_id, without = _message(clinic, patient, "half-1"), _message(clinic, patient, "half-2")
+    with_id.pk = 10**9
+    with pytest.raises(ValueError, match="every row its id or none"):
+        insert_rows(Rows([with_id, without]))
