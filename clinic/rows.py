@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Field, Model
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
@@ -68,7 +68,10 @@ def _insert_sql(rows: Rows) -> tuple[str, tuple]:
         values = [f.pre_save(obj, True) for obj in rows.objs for f in fields]
         if not any(hasattr(v, "resolve_expression") for v in values):
             row_fields = fields * len(rows.objs)
-            return template, tuple(f.get_db_prep_save(v, connection) for f, v in zip(row_fields, values, strict=True))
+            # The connection itself, not django.db.connection: every attribute read through that
+            # proxy looks the connection up again, and a booking prepares about a hundred values.
+            db = connections[DEFAULT_DB_ALIAS]
+            return template, tuple(f.get_db_prep_save(v, db) for f, v in zip(row_fields, values, strict=True))
     query = InsertQuery(model, on_conflict=OnConflict.IGNORE if rows.ignore_conflicts else None)
     query.insert_values(list(fields), rows.objs)
     [(sql, params)] = query.get_compiler(connection=connection).as_sql()
