@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Prefetch, QuerySet
 
 from clinic.access import CLINICIAN_ROLES, Actor, Perm
@@ -500,21 +500,31 @@ _TREATMENT_TYPE = ModelColumns(TreatmentType, "t")
 
 # A booking's context covers the local day of its start (for the least-loaded choice) and its own
 # span and turnover: 26 hours either side of the session reaches past the local day in any zone,
-# a 25-hour day of a daylight-saving change included.
+# a 25-hour day of a daylight-saving change included. A booking that names its room and clinician
+# chooses neither, so its sessions and time off are read over its own span only; the closures
+# keep the margin (their dates are local, the bounds' dates UTC).
 _BOOKING_CONTEXT_HEAD = """
 WITH k AS (
-  SELECT p.clinic_id AS clinic, lo, hi, lo::date AS lo_date, hi::date AS hi_date, p.id AS patient,
+  SELECT p.clinic_id AS clinic, lo, hi,
+         (%(start)s::timestamptz - interval '26 hours')::date AS lo_date,
+         (%(start)s::timestamptz + span + interval '26 hours')::date AS hi_date,
+         p.id AS patient,
          %(start)s::timestamptz - make_interval(hours => t.min_hours_between) AS patient_lo,
          %(start)s::timestamptz + make_interval(mins => t.duration_minutes, hours => t.min_hours_between)
            AS patient_hi,
          '{}'::bigint[] AS exclude,
-         CASE WHEN %(clinician)s::bigint IS NOT NULL THEN %(room)s::bigint END AS room,
-         CASE WHEN %(room)s::bigint IS NOT NULL THEN %(clinician)s::bigint END AS clinician
+         CASE WHEN named THEN %(room)s::bigint END AS room,
+         CASE WHEN named THEN %(clinician)s::bigint END AS clinician
   FROM clinic_patient p
   JOIN scheduling_treatmenttype t ON t.id = %(treatment_type)s AND t.clinic_id = p.clinic_id
-  CROSS JOIN LATERAL (SELECT %(start)s::timestamptz - interval '26 hours' AS lo,
-                             %(start)s::timestamptz + interval '26 hours'
-                               + make_interval(mins => t.duration_minutes + t.turnover_minutes) AS hi) AS w
+  CROSS JOIN LATERAL (
+    SELECT make_interval(mins => t.duration_minutes + t.turnover_minutes) AS span,
+           %(room)s::bigint IS NOT NULL AND %(clinician)s::bigint IS NOT NULL AS named
+  ) AS n
+  CROSS JOIN LATERAL (
+    SELECT %(start)s::timestamptz - CASE WHEN named THEN interval '0' ELSE interval '26 hours' END AS lo,
+           %(start)s::timestamptz + span + CASE WHEN named THEN interval '0' ELSE interval '26 hours' END AS hi
+  ) AS w
   WHERE p.id = %(patient)s AND p.clinic_id = ANY(%(clinics)s)
 )"""
 
@@ -615,10 +625,11 @@ def booking_reads(
         context_row = cursor.fetchone()
     if tt_row is None or locked is None:
         raise NotFound()
-    treatment_type = _TREATMENT_TYPE.instance(tt_row, connection)
+    db = connections[DEFAULT_DB_ALIAS]  # not the proxy: the converters read it field by field
+    treatment_type = _TREATMENT_TYPE.instance(tt_row, db)
     n_patient = len(_PATIENT)
-    patient = _PATIENT.instance(locked[1 : 1 + n_patient], connection)
-    patient.clinic = _CLINIC.instance(locked[1 + n_patient :], connection)
+    patient = _PATIENT.instance(locked[1 : 1 + n_patient], db)
+    patient.clinic = _CLINIC.instance(locked[1 + n_patient :], db)
     context = None
     if context_row is not None:
         treatment_type.clinic = patient.clinic

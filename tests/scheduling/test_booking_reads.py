@@ -78,6 +78,11 @@ def test_the_one_day_context_decides_as_the_full_context(world, zone, days_ahead
         ends_at=own + dt.timedelta(minutes=100),
         occupied_until=own + dt.timedelta(minutes=115),
     )
+    # A closed local day inside the window: its dates are local, the window's bounds UTC instants.
+    from clinic.models import Closure
+
+    closed = first_day + dt.timedelta(days=3)
+    Closure.objects.create(clinic=world.clinic, starts_on=closed, ends_on=closed, reason="Training")
     actor = Actor.for_user(world.front_desk_member.user)
     # Room and clinician chosen by the service, one of them named, both named (only theirs read).
     requests = [(None, None), (rooms[1].pk, None), (None, nurses[2].pk), (rooms[0].pk, nurses[0].pk)]
