@@ -26,8 +26,9 @@ import re
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
+from django.conf import settings
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -151,9 +152,9 @@ class ServerStatement:
 
     def __init__(self, sql: Callable[[], str], types: dict[str, str]) -> None:
         self._sql, self._types = sql, types
-        self._compiled: tuple[str, str, str, str] | None = None
+        self._compiled: _Compiled | None = None
 
-    def _parts(self) -> tuple[str, str, str, str]:
+    def _parts(self) -> _Compiled:
         if self._compiled is None:
             text = self._sql()
             order: list[str] = []
@@ -171,17 +172,24 @@ class ServerStatement:
             # Sent with the parameters like the text itself, so a literal % stays written as %%.
             prepare = f"PREPARE {name}({types}) AS {body}"
             execute = f"EXECUTE {name}({', '.join(f'%({p})s::{self._types[p]}' for p in order)})"
-            self._compiled = (name, prepare, execute, text)
+            self._compiled = _Compiled(name, prepare, execute, text)
         return self._compiled
 
     @property
     def text(self) -> str:
-        return self._parts()[3]
+        return self._parts().text
+
+
+class _Compiled(NamedTuple):
+    name: str  # of the prepared statement: from the text's hash
+    prepare: str  # PREPARE name(types) AS the text with $n parameters
+    execute: str  # EXECUTE name(%(param)s::type, ...)
+    text: str  # as written, sent as is without prepared statements
 
 
 _PARAM = re.compile(r"%\((\w+)\)s")
-# Per live connection (psycopg's), the statements prepared on it; connections that failed
-# mid-string are "unsure" until they start again from a clean slate.
+# Per live connection (psycopg's), the statements prepared on it; a connection whose last string
+# failed is "unsure" until it starts again from a clean slate.
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _UNSURE: weakref.WeakSet = weakref.WeakSet()
 
@@ -196,11 +204,9 @@ def execute_statements(cursor, statements: list[ServerStatement], params: dict) 
     (a migration that changes a selected column's type: "cached plan must not change result
     type") while the connection itself stays healthy. The project prepares statements only here.
     """
-    from django.conf import settings
-
     parts = [s._parts() for s in statements]
     if not getattr(settings, "PREPARED_STATEMENTS", True):
-        cursor.execute(";\n".join(text for _, _, _, text in parts), params)
+        cursor.execute(";\n".join(part.text for part in parts), params)
         return
     raw = cursor.db.connection
     prepared = _PREPARED.setdefault(raw, set())
@@ -208,13 +214,13 @@ def execute_statements(cursor, statements: list[ServerStatement], params: dict) 
     if raw in _UNSURE:
         leading.append("DEALLOCATE ALL")
         prepared.clear()
-    leading += [prepare for name, prepare, _, _ in parts if name not in prepared]
+    leading += [part.prepare for part in parts if part.name not in prepared]
     try:
-        cursor.execute(";\n".join([*leading, *(execute for _, _, execute, _ in parts)]), params)
+        cursor.execute(";\n".join([*leading, *(part.execute for part in parts)]), params)
     except BaseException:
         _UNSURE.add(raw)
         raise
     _UNSURE.discard(raw)
-    prepared.update(name for name, _, _, _ in parts)
+    prepared.update(part.name for part in parts)
     for _ in leading:  # PREPARE and DEALLOCATE answer with no rows: step past them
         cursor.nextset()
