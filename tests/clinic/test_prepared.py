@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 
 import pytest
 from django.db import connection
@@ -133,18 +134,25 @@ _LOCK_CLINIC = ServerStatement(
 
 @pytest.mark.postgres
 def test_a_statement_is_prepared_once_per_connection_then_executed_by_name(db):
+    # A text no earlier test can have prepared on this connection, whatever the order tests run in.
+    marker = uuid.uuid4().hex
+    fresh = ServerStatement(
+        lambda: (
+            f"/* {marker} */ SELECT n, n * n, %(label)s || ' ' || (n %% 7)"  # noqa: S608 (a hex comment)
+            " FROM generate_series(1, %(upto)s) AS n ORDER BY n"
+        ),
+        {"label": "text", "upto": "int"},
+    )
     expected = [(n, n * n, f"sq {n % 7}") for n in range(1, 11)]
-    name = _SQUARES._parts()[0]
+    name = fresh._parts().name
+    assert name not in _prepared_names()
     with CaptureQueriesContext(connection) as captured:
         for upto in (10, 10, 3):
             with connection.cursor() as cursor:
-                execute_statements(cursor, [_SQUARES], {"label": "sq", "upto": upto})
+                execute_statements(cursor, [fresh], {"label": "sq", "upto": upto})
                 assert cursor.fetchall() == expected[:upto]
     sent = [q["sql"] for q in captured.captured_queries]
-    if name not in sent[0]:  # prepared by an earlier test on this connection: only EXECUTEs
-        assert all(s.startswith("EXECUTE") for s in sent)
-    else:
-        assert sent[0].startswith("PREPARE") and all(s.startswith("EXECUTE") for s in sent[1:])
+    assert sent[0].startswith(f"PREPARE {name}") and all(s.startswith(f"EXECUTE {name}") for s in sent[1:])
     assert name in _prepared_names()
 
 
@@ -208,7 +216,7 @@ def test_without_prepared_statements_the_text_itself_is_sent(db, settings):
         execute_statements(cursor, [plain], {"a": 41})
         assert cursor.fetchone() == (42,)
     assert captured[0]["sql"].startswith("SELECT")
-    assert plain._parts()[0] not in _prepared_names()
+    assert plain._parts().name not in _prepared_names()
 
 
 def test_every_parameter_needs_a_type():
