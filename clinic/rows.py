@@ -2,9 +2,11 @@
 rows to several tables in one transaction: a booking's event, audit row and messages; and
 ``array_literal``, for the INSERTs that take a batch of one model's rows as ``unnest`` arrays.
 
-Each model's rows are compiled by Django's own INSERT compiler (field preparation, ``pre_save``
-defaults, ``ON CONFLICT DO NOTHING`` when asked), and the statements are chained as data-modifying
-CTEs, so they cost one round trip instead of one each. Nothing is read back: the instances get no
+Each model's values are prepared as Django's INSERT compiler prepares them (``pre_save`` with
+``add=True``, then ``get_db_prep_save``; ``ON CONFLICT DO NOTHING`` when asked) into a statement
+shape built once per model and row count (the compiler itself for expressions and fields with
+their own placeholders), and the statements are chained as data-modifying CTEs, so they cost one
+round trip instead of one each. Nothing is read back: the instances get no
 primary key and no signals are sent, so use it only for append-only rows whose ids the caller does
 not need, or whose ids it took from the sequence beforehand (rows with their primary key set are
 inserted with it). Elsewhere (SQLite) each model's rows go through ``bulk_create``.
