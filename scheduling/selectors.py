@@ -358,8 +358,6 @@ def _raw_from_row(row: tuple, *, with_patient: bool) -> _Raw:
 
 
 def _load_sql(q: _Query) -> _Raw:
-    from django.db import connection
-
     patient = q.patient
     with connection.cursor() as cursor:
         cursor.execute(
@@ -391,8 +389,6 @@ def scheduling_context(
 ) -> SchedulingContext:
     """Everything a search or booking in [start, end) needs: one query on PostgreSQL, a fixed
     handful elsewhere, whatever the range or the number of rooms and clinicians."""
-    from django.db import connection
-
     exclude = list(exclude_session_ids)
     lo, hi = start - CONTEXT_MARGIN, end + CONTEXT_MARGIN
     span = dt.timedelta(hours=treatment_type.min_hours_between)

@@ -363,8 +363,15 @@ def session_book(
     ctx = scheduling_context(
         clinic=patient.clinic, treatment_type=treatment_type, start=starts_at, end=end, patient=patient
     )
-    placement = place(ctx, starts_at, room_id=room_id, clinician_id=clinician_id, locked_clinician=locked_clinician)
-    return _insert_booked(ctx, patient, placement, actor=actor)
+    return _place_and_insert(
+        ctx,
+        patient,
+        starts_at,
+        room_id=room_id,
+        clinician_id=clinician_id,
+        locked_clinician=locked_clinician,
+        actor=actor,
+    )
 
 
 @transaction.atomic(savepoint=False)  # a refusal aborts the caller's transaction; no savepoint needed
@@ -406,16 +413,31 @@ def session_book_requested(
     patient, treatment_type = reads.patient, reads.treatment_type
     check_treatment_type_offered(patient, treatment_type)
     check_patient_may_be_booked(patient, treatment_type, starts_at)
-    locked_clinician = clinician_id if reads.clinician_locked else None
-    placement = place(
-        reads.context, starts_at, room_id=room_id, clinician_id=clinician_id, locked_clinician=locked_clinician
+    return _place_and_insert(
+        reads.context,
+        patient,
+        starts_at,
+        room_id=room_id,
+        clinician_id=clinician_id,
+        locked_clinician=clinician_id if reads.clinician_locked else None,
+        actor=actor,
+        session_id=reads.session_id,
     )
-    return _insert_booked(reads.context, patient, placement, actor=actor, session_id=reads.session_id)
 
 
-def _insert_booked(
-    ctx: SchedulingContext, patient: Patient, placement: Placement, *, actor: Actor, session_id: int | None = None
+def _place_and_insert(
+    ctx: SchedulingContext,
+    patient: Patient,
+    starts_at: dt.datetime,
+    *,
+    room_id: int | None,
+    clinician_id: int | None,
+    locked_clinician: int | None,
+    actor: Actor,
+    session_id: int | None = None,
 ) -> Session:
+    """A single booking's end, whichever way its rows were read: placed, inserted, logged."""
+    placement = place(ctx, starts_at, room_id=room_id, clinician_id=clinician_id, locked_clinician=locked_clinician)
     session = insert_session(ctx, patient, placement, actor=actor, savepoint=False, session_id=session_id)
     logger.info("session.booked", extra={"session_id": session.pk, "clinic_id": patient.clinic_id})
     return session
