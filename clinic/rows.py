@@ -23,6 +23,8 @@ from django.db.models import Field, Model
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
 
+from clinic.db import folded
+
 
 @dataclass(frozen=True)
 class Rows:
@@ -80,8 +82,11 @@ def _insert_sql(rows: Rows) -> tuple[str, tuple]:
     return sql, tuple(params)
 
 
-def insert_rows(*groups: Rows) -> None:
-    """INSERT every group's rows; one statement on PostgreSQL, whatever the number of models."""
+def insert_rows(*groups: Rows, last_statement: bool = False) -> None:
+    """INSERT every group's rows; one statement on PostgreSQL, whatever the number of models.
+
+    ``last_statement``: nothing else is sent in the transaction after this, so in a
+    ``folded_atomic`` block its COMMIT goes in the same string (``clinic.db.folded``)."""
     groups = tuple(g for g in groups if g.objs)
     if not groups:
         return
@@ -92,8 +97,9 @@ def insert_rows(*groups: Rows) -> None:
     *leading, (last_sql, last_params) = (_insert_sql(g) for g in groups)
     ctes = ", ".join(f"insert_{n} AS ({sql})" for n, (sql, _) in enumerate(leading))
     params = [p for _, group_params in leading for p in group_params] + list(last_params)
+    sql = f"WITH {ctes} {last_sql}" if ctes else last_sql
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH {ctes} {last_sql}" if ctes else last_sql, params)
+        cursor.execute(sql + folded.commit_suffix() if last_statement else sql, params)
 
 
 def array_literal(values: Iterable[object]) -> str:

@@ -20,6 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from clinic.access import Actor, Perm
+from clinic.db.folded import folded_atomic
 from clinic.errors import Conflict, InvalidInput, NotFound, RuleViolation
 from clinic.models import AuditEvent, CandidacyStatus, Modality, Patient, Room, StaffMember
 from clinic.rows import Rows, insert_rows
@@ -230,13 +231,15 @@ def insert_session(
     sequence: int | None = None,
     savepoint: bool = True,
     session_id: int | None = None,
+    last_statement: bool = False,
 ) -> Session:
     """Insert, record the event and audit row, and schedule the appointment's messages, atomically.
 
     ``savepoint=False`` saves two round trips when a refusal aborts the whole transaction anyway
     (a single booking); a series keeps it, to go on checking the other occurrences. With a
     ``session_id`` already taken from the sequence, the session goes in the same statement as its
-    other rows: one round trip for all of them.
+    other rows: one round trip for all of them. ``last_statement``: the caller sends nothing after
+    it in the transaction (so a folded transaction's COMMIT goes with it, ``clinic.db.folded``).
     """
     session = Session(
         id=session_id,
@@ -283,7 +286,7 @@ def insert_session(
         insert_rows(*rows)
     else:
         with _refused_on_overlap(), transaction.atomic(savepoint=savepoint):
-            insert_rows(Rows([session]), *rows)
+            insert_rows(Rows([session]), *rows, last_statement=last_statement)
         session._state.adding, session._state.db = False, connection.alias
     return session
 
@@ -374,7 +377,9 @@ def session_book(
     )
 
 
-@transaction.atomic(savepoint=False)  # a refusal aborts the caller's transaction; no savepoint needed
+# BEGIN and COMMIT ride with the reads and the INSERT; inside a caller's transaction a refusal
+# aborts it (no savepoint).
+@folded_atomic()
 def session_book_requested(
     *,
     actor: Actor,
@@ -387,8 +392,9 @@ def session_book_requested(
     """Book the session a request names by ids; 404 for a treatment type or patient outside the
     clinics the actor may book for. The same rules as ``session_book``, in the same order.
 
-    On PostgreSQL the request costs two round trips inside its transaction: every lock and read
-    in one (``booking_reads``), the session with its event, audit row and messages in the other.
+    On PostgreSQL the transaction costs two round trips, BEGIN and COMMIT included: BEGIN with
+    every lock and read (``booking_reads``), then the session with its event, audit row and
+    messages, and COMMIT.
     """
     if connection.vendor != "postgresql":
         treatment_type = treatment_type_get(
@@ -438,6 +444,9 @@ def _place_and_insert(
 ) -> Session:
     """A single booking's end, whichever way its rows were read: placed, inserted, logged."""
     placement = place(ctx, starts_at, room_id=room_id, clinician_id=clinician_id, locked_clinician=locked_clinician)
-    session = insert_session(ctx, patient, placement, actor=actor, savepoint=False, session_id=session_id)
+    # Nothing is sent after the INSERT: in a folded transaction its COMMIT goes with it.
+    session = insert_session(
+        ctx, patient, placement, actor=actor, savepoint=False, session_id=session_id, last_statement=True
+    )
     logger.info("session.booked", extra={"session_id": session.pk, "clinic_id": patient.clinic_id})
     return session

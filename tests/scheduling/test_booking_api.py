@@ -248,6 +248,42 @@ def test_a_booking_costs_a_fixed_handful_of_statements(world, named, django_asse
         assert book(world.front_desk, world, world.iv, local(2027, 3, 2, 10), **extra).status_code == 201
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_on_its_own_a_booking_is_three_round_trips_and_commits_or_leaves_nothing(world, monkeypatch):
+    """Outside any caller's transaction (as under gunicorn): the token; BEGIN with every lock and
+    read; the INSERT with COMMIT. psycopg sends no BEGIN or COMMIT of its own (clinic.db.folded).
+    A refusal after the reads sends ROLLBACK and leaves nothing behind."""
+    import psycopg
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    sent: list[str] = []
+    original = psycopg.Connection._exec_command
+
+    def exec_command(self, command, *args, **kwargs):
+        sent.append(bytes(command).decode())
+        return original(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "_exec_command", exec_command)
+    start = local(2027, 3, 2, 10)
+    named = {"room": world.room.pk, "clinician": world.nurse.pk}
+    with CaptureQueriesContext(connection) as captured:
+        assert book(world.front_desk, world, world.iv, start, **named).status_code == 201
+    strings = [q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT", "ROLLBACK")]
+    assert len(strings) == 3 and sent == []
+    assert strings[1].startswith("BEGIN;") and strings[2].endswith("COMMIT")
+    assert Session.objects.filter(patient=world.patient).count() == 1
+    assert SessionEvent.objects.filter(session__patient=world.patient).count() == 1
+
+    other = approve(PatientFactory(clinic=world.clinic))
+    with CaptureQueriesContext(connection) as captured:
+        refused = book(world.front_desk, other, world.iv, start, **named)  # the chair is taken
+    assert refused.status_code == 409 and sent == ["ROLLBACK"]
+    assert not Session.objects.filter(patient=other).exists()
+    assert not AuditEvent.objects.filter(patient_id=other.pk, object_type="session").exists()
+
+
 def test_an_inactive_treatment_type_is_refused_by_the_service_too(world):
     from clinic.access import Actor
     from clinic.errors import InvalidInput
