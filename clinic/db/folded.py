@@ -51,7 +51,7 @@ class _Fold:
             raw.autocommit = False
             return execute(sql, params, many, context)
         else:
-            result = execute("BEGIN;\n" + sql, params, many, context)
+            result = execute((b"BEGIN;\n" if isinstance(sql, bytes) else "BEGIN;\n") + sql, params, many, context)
             context["cursor"].nextset()  # past BEGIN's empty answer, to the statement's own
         # Only a COMMIT at the end of the string leaves the server with no transaction open.
         self.committed = raw.pgconn.transaction_status == _IDLE

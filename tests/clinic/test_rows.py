@@ -176,3 +176,40 @@ def test_rows_of_one_model_take_every_id_or_none(db):
     with_id.pk = 10**9
     with pytest.raises(ValueError, match="every row its id or none"):
         insert_rows(Rows([with_id, without]))
+
+
+@pytest.mark.postgres
+def test_values_are_written_in_exactly_as_psycopgs_client_side_binding_writes_them(db):
+    """The INSERT is sent with its values as literals (``_bound``): each one quoted by psycopg's own
+    adapters, so the text is the one psycopg's client-side binding would have sent."""
+    import ipaddress
+    import uuid
+
+    from django.db.backends.postgresql.psycopg_any import Jsonb
+    from psycopg import ClientCursor
+
+    from clinic.rows import _bound
+
+    sql = "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, '100%%'"
+    params = (
+        "O'Brien \\ 50% done; DROP TABLE x; --",
+        None,
+        dt.datetime(2027, 3, 2, 9, 30, 15, 123456, tzinfo=dt.UTC),
+        dt.date(2027, 3, 2),
+        Decimal("37.55"),
+        True,
+        12345678901,
+        Jsonb({"note": 'café "quoted"', "n": [1, 2]}),
+        ipaddress.ip_address("10.0.0.7"),
+        uuid.UUID("12345678-1234-5678-1234-567812345678"),
+        "multi\nline\ttext ☃",
+    )
+    connection.ensure_connection()
+    raw = connection.connection
+    bound = _bound(sql, params, raw)
+    assert bound.decode() == ClientCursor(raw).mogrify(sql, params)
+    with connection.cursor() as cursor:
+        cursor.execute(bound)
+        row = cursor.fetchone()
+    assert row[0] == params[0] and row[1] is None and row[2] == params[2] and row[4] == params[4]
+    assert json.loads(row[7]) == {"note": 'café "quoted"', "n": [1, 2]} and row[-2] == params[-1] and row[-1] == "100%"
