@@ -529,17 +529,25 @@ def _quoted(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
-# Identifiers only, from the models' metadata and quoted; every value is a parameter.
-_LOCK_PATIENT = ServerStatement(
-    lambda: (
+def _lock_patient_sql(clinic_lock: str):
+    # Identifiers only, from the models' metadata and quoted; every value is a parameter.
+    return lambda: (
         f"SELECT nextval(pg_get_serial_sequence('{Session._meta.db_table}', 'id')), "  # noqa: S608
         f"{_PATIENT.select_list(connection)}, {_CLINIC.select_list(connection)}"
         f" FROM {_quoted(Patient)} p JOIN {_quoted(Clinic)} c ON c.id = p.clinic_id"
         " WHERE p.id = %(patient)s AND p.clinic_id = ANY(%(clinics)s)"
-        " FOR NO KEY UPDATE OF p, c"
-    ),
-    {"patient": "bigint", "clinics": "bigint[]"},
-)
+        f" FOR NO KEY UPDATE OF p FOR {clinic_lock} OF c"
+    )
+
+
+# The patient locked, so the patient's own rules hold under concurrency. The clinic: a booking
+# whose room or clinician the service chooses takes turns with every other booking of the clinic
+# (FOR NO KEY UPDATE, as the ORM path does: see services.booking._locked_patients); one that names
+# both chooses nothing, so it takes turns only with those (FOR SHARE, which two named bookings
+# hold at once). Its room is the exclusion constraint's to guard, its clinician's limit the
+# clinician's lock's. Both modes let a foreign-key check (KEY SHARE) through.
+_LOCK_PATIENT = ServerStatement(_lock_patient_sql("NO KEY UPDATE"), {"patient": "bigint", "clinics": "bigint[]"})
+_LOCK_PATIENT_SHARING_CLINIC = ServerStatement(_lock_patient_sql("SHARE"), {"patient": "bigint", "clinics": "bigint[]"})
 _READ_TREATMENT_TYPE = ServerStatement(
     lambda: (
         f"SELECT {_TREATMENT_TYPE.select_list(connection)} FROM {_quoted(TreatmentType)} t"  # noqa: S608
@@ -571,6 +579,7 @@ _READ_BOOKING_CONTEXT = ServerStatement(
 # committed before them. The locks are taken in the order every writer of sessions takes them
 # (patient and clinic, then a clinician), so this path cannot deadlock with the others.
 _BOOKING_STATEMENTS = [_LOCK_PATIENT, _READ_TREATMENT_TYPE, _LOCK_CLINICIAN, _READ_BOOKING_CONTEXT]
+_NAMED_BOOKING_STATEMENTS = [_LOCK_PATIENT_SHARING_CLINIC, *_BOOKING_STATEMENTS[1:]]
 
 
 @dataclass(frozen=True)
@@ -602,7 +611,7 @@ def booking_reads(
     with connection.cursor() as cursor:
         execute_statements(
             cursor,
-            _BOOKING_STATEMENTS,
+            _NAMED_BOOKING_STATEMENTS if room_id is not None and clinician_id is not None else _BOOKING_STATEMENTS,
             {
                 "patient": patient_id,
                 "treatment_type": treatment_type_id,

@@ -310,6 +310,8 @@ def _locked_patients():
     # before it instead of losing the same chair to it. FOR NO KEY UPDATE (no key changes here) so
     # that writes merely referencing the clinic or the patient (a new patient, an alert, a message)
     # do not wait for a booking: their foreign-key checks take FOR KEY SHARE (a threaded test).
+    # An API booking that names both room and clinician shares the clinic's lock with others like
+    # it instead (scheduling.selectors._LOCK_PATIENT_SHARING_CLINIC): it chooses nothing.
     return Patient.objects.select_for_update(of=("self", "clinic"), no_key=True).select_related("clinic")
 
 

@@ -144,9 +144,12 @@ def test_one_statement_string_reads_everything_and_takes_a_session_id(world):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_rows_stay_locked_until_the_transaction_ends(world):
+@pytest.mark.parametrize("room_named", [False, True], ids=["room-chosen", "room-and-clinician-named"])
+def test_the_rows_stay_locked_until_the_transaction_ends(world, room_named):
     """Another transaction cannot lock the patient, the clinic or the named clinician meanwhile,
-    while the key share a new row's foreign-key check takes on the clinic is not blocked."""
+    while the key share a new row's foreign-key check takes on the clinic is not blocked. A booking
+    naming both its room and its clinician holds the clinic in share mode: another like it (which
+    takes the same) goes ahead; one that lets the service choose still waits for it."""
     import threading
 
     from django.db import OperationalError, connections
@@ -157,6 +160,7 @@ def test_the_rows_stay_locked_until_the_transaction_ends(world):
         "clinic": ("clinic_clinic", world.clinic.pk, "NO KEY UPDATE"),
         "clinician": ("clinic_staffmember", world.nurse.pk, "NO KEY UPDATE"),
         "clinic key share": ("clinic_clinic", world.clinic.pk, "KEY SHARE"),
+        "clinic share": ("clinic_clinic", world.clinic.pk, "SHARE"),
     }
     blocked: dict[str, bool] = {}
 
@@ -178,12 +182,19 @@ def test_the_rows_stay_locked_until_the_transaction_ends(world):
             patient_id=world.patient.pk,
             treatment_type_id=world.iv.pk,
             clinician_id=world.nurse.pk,
+            room_id=world.room.pk if room_named else None,
             start=NOW + dt.timedelta(days=1),
         )
         thread = threading.Thread(target=probe)
         thread.start()
         thread.join(timeout=30)
-    assert blocked == {"patient": True, "clinic": True, "clinician": True, "clinic key share": False}
+    assert blocked == {
+        "patient": True,
+        "clinic": True,
+        "clinician": True,
+        "clinic key share": False,
+        "clinic share": not room_named,
+    }
 
 
 def test_another_clinics_patient_or_treatment_type_is_a_404_and_their_clinician_is_not_locked(world):
