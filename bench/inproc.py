@@ -1,10 +1,8 @@
 """In-process measurements against a seeded database (bench settings, Django test client).
 
 * Query counts per request with ``CaptureQueriesContext`` (every statement Django sends,
-  SAVEPOINTs included), and for bookings the database round trips: statements + one BEGIN and
-  one COMMIT/ROLLBACK per transaction. Django does not log BEGIN: psycopg 3 sends it as its own
-  round trip when the first statement of a transaction runs, and COMMIT when it ends; both are
-  counted here by wrapping the connection's commit and rollback.
+  SAVEPOINTs included), and for bookings the database round trips: statement strings + the
+  BEGIN, COMMIT and ROLLBACK psycopg sends on their own + health checks (see ``counting``).
 * Availability: query counts for 1, 7 and 28 days and with 4x the resources (added and rolled
   back), timings (median of N: the whole request, the selector alone, the reference R), the
   project's slots checked against R, and the clinician-only slots to compare with the peer.
@@ -38,25 +36,26 @@ def _median(values):
 
 @contextmanager
 def counting():
-    """Capture statements and count transactions (commits and rollbacks) of the default connection.
+    """Capture statements and count the round trips of the default connection.
 
     Before the request, Django's request_started handling is replayed (``close_old_connections``,
     which the test client skips): with CONN_HEALTH_CHECKS the first query of a request on a reused
-    connection is preceded by a health check (``SELECT 1``, not logged by Django), as under gunicorn.
+    connection may be preceded by a health check (``SELECT 1``, not logged by Django), as under
+    gunicorn. BEGIN, COMMIT and ROLLBACK are counted where psycopg sends them on their own
+    (``Connection._exec_command``): Django logs a BEGIN and a COMMIT for every transaction, but
+    a folded transaction (``clinic.db.folded``) sends them inside its statement strings.
     """
+    import psycopg
     from django.db import close_old_connections, connection
     from django.test.utils import CaptureQueriesContext
 
-    tx = {"commit": 0, "rollback": 0, "health_checks": 0}
-    original_commit, original_rollback, original_usable = connection._commit, connection._rollback, None
+    tx = {"commands": [], "health_checks": 0}
+    original_exec, original_usable = psycopg.Connection._exec_command, None
 
-    def commit():
-        tx["commit"] += 1
-        return original_commit()
-
-    def rollback():
-        tx["rollback"] += 1
-        return original_rollback()
+    def exec_command(self, command, *args, **kwargs):
+        if self is connection.connection:
+            tx["commands"].append(bytes(command).decode().split()[0] if isinstance(command, bytes) else str(command))
+        return original_exec(self, command, *args, **kwargs)
 
     def is_usable():
         tx["health_checks"] += 1
@@ -65,28 +64,24 @@ def counting():
     if not connection.in_atomic_block:  # (inside the rolled-back 4x-resources block it would drop the connection)
         close_old_connections()
     original_usable = connection.is_usable
-    connection._commit, connection._rollback, connection.is_usable = commit, rollback, is_usable
+    psycopg.Connection._exec_command, connection.is_usable = exec_command, is_usable
     try:
         with CaptureQueriesContext(connection) as captured:
             result = {"captured": captured, "tx": tx}
             yield result
     finally:
-        connection._commit, connection._rollback = original_commit, original_rollback
+        psycopg.Connection._exec_command = original_exec
         del connection.is_usable
-    logged = [q["sql"] for q in captured.captured_queries]
-    control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
-    transactions = tx["commit"] + tx["rollback"]
-    # Django >= 4.2 logs BEGIN and COMMIT/ROLLBACK itself; add any it did not log.
-    begins = sum(1 for q in logged if q == "BEGIN")
-    ends = sum(1 for q in logged if q in ("COMMIT", "ROLLBACK"))
+    # Django's own BEGIN/COMMIT/ROLLBACK entries mark its transaction calls, not what was sent.
+    logged = [q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT", "ROLLBACK")]
+    commands = tx["commands"]
     result["statements"] = logged
-    result["queries"] = sum(1 for q in logged if not q.startswith(control))
-    result["savepoints"] = sum(1 for q in logged if q.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO")))
-    result["transactions"] = transactions
+    result["queries"] = sum(1 for q in logged if not q.startswith(("SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO")))
+    result["savepoints"] = len(logged) - result["queries"]
+    result["begins"] = sum(1 for c in commands if c == "BEGIN")
+    result["ends"] = sum(1 for c in commands if c in ("COMMIT", "ROLLBACK"))
     result["health_checks"] = tx["health_checks"]
-    result["round_trips"] = (
-        len(logged) + max(0, transactions - begins) + max(0, transactions - ends) + tx["health_checks"]
-    )
+    result["round_trips"] = len(logged) + len(commands) + tx["health_checks"]
 
 
 def _expect(response, status: int) -> None:
@@ -153,7 +148,8 @@ def measure_booking(client, meta: dict, repeat: int) -> dict:
         "queries": _median([r["queries"] for r in runs]),
         "savepoints": _median([r["savepoints"] for r in runs]),
         "health_checks": _median([r["health_checks"] for r in runs]),
-        "transactions": _median([r["transactions"] for r in runs]),
+        "begins": _median([r["begins"] for r in runs]),
+        "ends": _median([r["ends"] for r in runs]),
         "round_trips": _median([r["round_trips"] for r in runs]),
         "cpu_ms": _median(cpu[1:]),
         "statements": [_short(s) for s in first["statements"]],

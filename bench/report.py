@@ -90,7 +90,8 @@ def targets_table(result: dict, targets: dict, s: dict) -> list[str]:
             "Database round trips per booking",
             f"≤ {targets['booking_round_trips']}",
             f"{book['round_trips']} ({book['queries']} SQL + {book['savepoints']} SAVEPOINT/RELEASE + "
-            f"BEGIN + COMMIT + {book.get('health_checks', 0)} health check)",
+            f"{book['begins']} BEGIN + {book['ends']} COMMIT on their own + "
+            f"{book.get('health_checks', 0)} health check)",
             book["round_trips"] <= targets["booking_round_trips"],
         )
     if contention:
@@ -240,8 +241,8 @@ def rounds_tables(result: dict, s: dict) -> list[str]:
         "### Booking: `POST /api/v1/sessions/` vs the same INSERT (wrk -t1 -c8, unique slots)",
         "",
         "| Round | A0 raw psycopg, 8 procs | A1 Django ORM view | A2 DRF view | P project | P / A0 | P / A2 "
-        "| P p50 / p95 / p99 | CPU per booking (app + db) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| P p50 / p95 / p99 | CPU per booking (app + db) | wrk CPU per booking | machine busy (P) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for i, r in enumerate(rounds, 1):
         a0, a1, a2, p = r["A0"], r["A1"], r["A2"], r["P"]
@@ -252,11 +253,12 @@ def rounds_tables(result: dict, s: dict) -> list[str]:
             f"| {p['rps'] / a0['rps']:.3f} | {p['rps'] / a2['rps']:.3f} "
             f"| {p['p50_ms']:.1f} / {p['p95_ms']:.1f} / {p['p99_ms']:.1f} ms "
             f"| {p['cpu_app_ms']:.1f} + {p['cpu_db_ms']:.1f} ms (A2 {a2['cpu_app_ms']:.1f} + {a2['cpu_db_ms']:.1f}; "
-            f"A0 {a0['cpu_app_ms']:.2f} + {a0['cpu_db_ms']:.2f}) |"
+            f"A0 {a0['cpu_app_ms']:.2f} + {a0['cpu_db_ms']:.2f}) | {p.get('wrk_cpu_ms', 0):.2f} ms | "
+            f"{100 * p.get('machine_busy', 0):.0f}% |"
         )
     out.append(
         f"| **median (range)** | | A1/A0 {_mr(s['a1_vs_raw'])} | A2/A0 {_mr(s['a2_vs_raw'])} | "
-        f"| {_mr(s['book_vs_raw'])} | {_mr(s['book_vs_a2'])} | | |"
+        f"| {_mr(s['book_vs_raw'])} | {_mr(s['book_vs_a2'])} | | | | |"
     )
     out += [
         "",
@@ -353,8 +355,9 @@ def inproc_tables(result: dict, s: dict) -> list[str]:
     if book:
         lines += [
             "",
-            f"Booking in-process: {book['round_trips']} round trips = {book['queries']} SQL statements + "
-            f"{book['savepoints']} SAVEPOINT/RELEASE + BEGIN + COMMIT ({book['transactions']} transaction) + "
+            f"Booking in-process: {book['round_trips']} round trips = {book['queries']} SQL statement strings + "
+            f"{book['savepoints']} SAVEPOINT/RELEASE + {book['begins']} BEGIN and {book['ends']} COMMIT sent on their "
+            f"own (a folded transaction sends them inside its first and last strings) + "
             f"{book.get('health_checks', 0)} connection health check (`SELECT 1`, run only for a connection idle "
             "for a second or more); "
             f"{book['cpu_ms']:.1f} ms CPU per booking; with room and clinician chosen by the service: "
@@ -450,12 +453,17 @@ def render(result: dict, targets: dict, ceilings: dict) -> str:
         "- **P / A0** throughput of the project over the physical limit in the same round; the other ratios alike.",
         "- **CPU per request** utime+stime from /proc of the gunicorn workers (app) and of this database's "
         "PostgreSQL backends plus its background processes (db), divided by requests.",
-        "- **Round trips** every statement string Django sends, SAVEPOINT/RELEASE included, plus BEGIN and COMMIT "
-        "(psycopg 3 sends BEGIN as its own round trip at a transaction's first statement; Django 5.2 logs both), plus "
+        "- **Round trips** every statement string Django sends, SAVEPOINT/RELEASE included, plus each BEGIN, COMMIT "
+        "and ROLLBACK psycopg sends on its own (in Django's `atomic` psycopg 3 sends BEGIN as its own round trip "
+        "before a transaction's first statement, and COMMIT as another; the booking's transaction is folded, "
+        "`clinic.db.folded`: BEGIN travels at the head of its first string and COMMIT at the end of its last), plus "
         "the connection health check (`SELECT 1` before a request's first query on a reused connection, which the "
         "project's backend runs only when the connection has been idle for a second or more; Django does not log it, "
         "the bench counts it by wrapping `is_usable`). A booking's locks and reads are one string of several "
         "statements, sent and answered in one round trip.",
+        "- **wrk CPU** the load generator's own CPU per request (it shares the 2 cores); **machine busy** the "
+        "share of both cores not idle while the project's slice ran (/proc/stat): below ~90% the two sync workers "
+        "are waiting (on the database, on locks, on each other), not short of CPU.",
         "- **load** the 1-minute load average when the round started (2 cores; other work on the machine shows here).",
         "- **R** the reference availability search (one range query, bitsets of quarter hours): the project's slots "
         "must equal R's, rooms and clinicians included.",

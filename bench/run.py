@@ -208,8 +208,10 @@ class Slice:
             str(LUA),
             f"http://127.0.0.1:{server.port}{path if mode == 'get' else '/'}",
         ]
+        busy_before = _machine_busy()
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = proc.communicate(timeout=seconds + 60)
+        busy_after = _machine_busy()
         usage = _child_usage()
         app_after = self._cpu(app_pids)
         db_after = self._cpu(sorted(set(db_pids) | set(db.server_pids([dbname]))))
@@ -227,6 +229,8 @@ class Slice:
             cpu_db_ms=1000 * sum(db_after[p] - before_db.get(p, 0.0) for p in db_after) / requests,
             cpu_redis_ms=1000 * ((raw.proc_cpu(redis) - before_redis) if redis else 0.0) / requests,
             wrk_cpu_s=usage,
+            wrk_cpu_ms=1000 * usage / requests,
+            machine_busy=(busy_after[0] - busy_before[0]) / max(busy_after[1] - busy_before[1], 1),
             loadavg_before=load_before,
             conns=conns,
             seconds=seconds_run,
@@ -235,6 +239,13 @@ class Slice:
 
 
 _last_usage = [0.0]
+
+
+def _machine_busy() -> tuple[int, int]:
+    """(busy, total) CPU ticks of the whole machine so far (/proc/stat): idle and iowait are not busy."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    return sum(ticks) - ticks[3] - ticks[4], sum(ticks)
 
 
 def _child_usage() -> float:
