@@ -238,11 +238,12 @@ def test_the_booking_answer_is_what_the_calendar_then_shows(world, named):
 @pytest.mark.postgres
 @pytest.mark.parametrize("named", [False, True], ids=["chosen-by-the-service", "named-by-the-desk"])
 def test_a_booking_costs_a_fixed_handful_of_statements(world, named, django_assert_num_queries):
-    """BEGIN, token, then one statement string that locks and reads everything (patient, clinic,
-    treatment type, the named clinician, the calendar context), then the session with its event,
-    audit row and messages in one statement, COMMIT: 5. A clinician chosen by the service is
-    locked and recounted once chosen: 2 more. (Django logs BEGIN and COMMIT; the benchmark also
-    counts the connection's health check when it runs: BENCHMARKS.md.)"""
+    """Inside the test's transaction: the token, SAVEPOINT, one statement string that locks and
+    reads everything (patient, clinic, treatment type, the named clinician, the calendar
+    context), the session with its event, audit row and messages in one statement, RELEASE: 5.
+    A clinician chosen by the service is locked and recounted once chosen: 2 more. (On its own,
+    as under gunicorn, the savepoint is the transaction and its BEGIN and COMMIT ride with the
+    two statements: 3 round trips, the test below.)"""
     extra = {"room": world.room.pk, "clinician": world.nurse.pk} if named else {}
     with django_assert_num_queries(5 if named else 7):
         assert book(world.front_desk, world, world.iv, local(2027, 3, 2, 10), **extra).status_code == 201
