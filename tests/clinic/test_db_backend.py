@@ -1,4 +1,5 @@
-"""``clinic.db.postgresql``: a reused connection is health-checked only when it has been idle.
+"""``clinic.db.postgresql``: a reused connection is health-checked only when it has been idle; its
+timestamps load as Django's own loader loads them.
 
 Each test drives a connection of its own the way Django's request signals do: the
 ``close_if_unusable_or_obsolete`` call that ``request_started`` and ``request_finished`` make,
@@ -109,3 +110,40 @@ def test_what_the_delay_gives_up_one_failed_request_then_a_new_connection(own_co
     assert conn.connection is None
     with request(conn):
         assert conn.connection.info.backend_pid != pid
+
+
+def test_timestamps_load_exactly_as_djangos_loader_loads_them(db):
+    """psycopg's compiled loader on the connection, Django's Python loader on one cursor: the same
+    datetimes, UTC ``tzinfo`` included, for values across eras, offsets and precisions; and Django
+    does not swap its own loader back in for every cursor."""
+    import datetime as dt
+
+    from django.db.backends.postgresql.psycopg_any import register_tzloader
+    from psycopg.pq import Format
+
+    from clinic.db.postgresql.loaders import UtcTimestamptzLoader
+
+    values = [
+        "2027-03-02 10:00:00+00",
+        "2027-03-02 10:00:00.000001-05",
+        "2026-11-01 01:30:00.5+13:45",
+        "1970-01-01 00:00:00+00",
+        "0001-01-01 00:00:00+00",
+        "9999-12-31 23:59:59.999999+00",
+        "2024-02-29 23:59:59.123456+02",
+    ]
+    sql = "SELECT " + ", ".join(f"'{v}'::timestamptz" for v in values)  # literals of this test only
+    connection.ensure_connection()
+    assert connection.connection.info.parameter_status("TimeZone") == "UTC"
+    with connection.cursor() as cursor:
+        loader = cursor.cursor.adapters.get_loader(1184, Format.TEXT)
+        assert loader is UtcTimestamptzLoader  # Django kept the connection's loader for the cursor
+        cursor.execute(sql)
+        ours = cursor.fetchone()
+    with connection.cursor() as cursor:
+        register_tzloader(dt.UTC, cursor.cursor)  # Django's own, on this cursor only
+        assert cursor.cursor.adapters.get_loader(1184, Format.TEXT) is not UtcTimestamptzLoader
+        cursor.execute(sql)
+        djangos = cursor.fetchone()
+    assert ours == djangos
+    assert all(value.tzinfo is dt.UTC for value in ours + djangos)

@@ -1,5 +1,5 @@
 """Django's PostgreSQL backend, with the connection health check skipped for a connection that
-answered a moment ago.
+answered a moment ago, and psycopg's compiled timestamptz loader (``loaders``).
 
 With persistent connections (``CONN_MAX_AGE``) Django checks a reused connection before a
 request's first query (``CONN_HEALTH_CHECKS``): a ``SELECT 1``, one more round trip for every
@@ -15,9 +15,12 @@ the one request that next uses it (an error, never a wrong answer); Django then 
 connection at the end of that request (``errors_occurred``), as it does without health checks.
 """
 
+import datetime as dt
 import time
 
 from django.db.backends.postgresql import base
+
+from .loaders import utc_context
 
 HEALTH_CHECK_DELAY = 1.0  # seconds
 
@@ -27,6 +30,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().__init__(*args, **kwargs)
         self._queried_at: float | None = None  # the last cursor's creation since a request boundary
         self._answered_at = float("-inf")  # when a query last started that ended without error
+
+    def get_connection_params(self):
+        params = super().get_connection_params()
+        if "context" in params and self.timezone == dt.UTC:
+            params["context"] = utc_context(params["context"])
+        return params
 
     def create_cursor(self, name=None):
         self._queried_at = time.monotonic()  # every query makes a cursor: its start, near enough
