@@ -198,29 +198,49 @@ def execute_statements(cursor, statements: list[ServerStatement], params: dict) 
     """Run ``statements`` one after the other in one round trip; ``cursor`` is then on the first
     one's result and ``nextset()`` moves to the next. Each runs with its own snapshot.
 
-    A connection's first time prepares them in the same string. After any failure the
-    connection's next string starts with ``DEALLOCATE ALL`` and prepares them again: a string that
-    failed part-way may have prepared only some, and a prepared statement can go stale for good
-    (a migration that changes a selected column's type: "cached plan must not change result
-    type") while the connection itself stays healthy. The project prepares statements only here.
+    A connection's first time prepares them in the same string (``run_prepared``).
     """
     parts = [s._parts() for s in statements]
     if not getattr(settings, "PREPARED_STATEMENTS", True):
         cursor.execute(";\n".join(part.text for part in parts), params)
         return
+    run_prepared(
+        cursor, [(part.name, part.prepare) for part in parts], ";\n".join(part.execute for part in parts), params
+    )
+
+
+def run_prepared(cursor, statements: list[tuple[str, str]], body: str | bytes, params: dict | None = None) -> None:
+    """Send ``body`` (EXECUTEs of the named ``statements``), preceded in the same string by the
+    ``PREPARE`` of each one this connection has not prepared yet; ``cursor`` is then on the
+    body's first result. ``params`` as psycopg takes them, or None for a body with its values
+    written in (the PREPAREs are then sent as they are, without %-escaping).
+
+    After any failure the connection's next string starts with ``DEALLOCATE ALL`` and prepares
+    again: a string that failed part-way may have prepared only some, and a prepared statement
+    can go stale for good (a migration that changes a selected column's type: "cached plan must
+    not change result type") while the connection itself stays healthy. The project prepares
+    statements only here.
+    """
     raw = cursor.db.connection
     prepared = _PREPARED.setdefault(raw, set())
     leading = []
     if raw in _UNSURE:
         leading.append("DEALLOCATE ALL")
         prepared.clear()
-    leading += [part.prepare for part in parts if part.name not in prepared]
+    leading += [prepare for name, prepare in statements if name not in prepared]
+    if isinstance(body, bytes):
+        text = b";\n".join([*(part.encode() for part in leading), body])
+    else:
+        text = ";\n".join([*leading, body])
     try:
-        cursor.execute(";\n".join([*leading, *(part.execute for part in parts)]), params)
+        if params is None:
+            cursor.execute(text)
+        else:
+            cursor.execute(text, params)
     except BaseException:
         _UNSURE.add(raw)
         raise
     _UNSURE.discard(raw)
-    prepared.update(part.name for part in parts)
+    prepared.update(name for name, _ in statements)
     for _ in leading:  # PREPARE and DEALLOCATE answer with no rows: step past them
         cursor.nextset()

@@ -213,3 +213,60 @@ def test_values_are_written_in_exactly_as_psycopgs_client_side_binding_writes_th
         row = cursor.fetchone()
     assert row[0] == params[0] and row[1] is None and row[2] == params[2] and row[4] == params[4]
     assert json.loads(row[7]) == {"note": 'café "quoted"', "n": [1, 2]} and row[-2] == params[-1] and row[-1] == "100%"
+
+
+@pytest.mark.postgres
+def test_an_insert_of_our_own_shape_is_prepared_once_per_connection_then_executed(db, settings):
+    """The first INSERT of a shape on a connection PREPAREs it in the same string; later ones only
+    EXECUTE it with their values. A compiled (expression) INSERT, or PREPARED_STATEMENTS off,
+    sends the INSERT itself; after a failed string the next one starts from a clean slate."""
+    from django.test.utils import CaptureQueriesContext
+
+    from clinic import prepared
+
+    clinic = ClinicFactory()
+    patient = PatientFactory(clinic=clinic)
+    user = StaffMemberFactory(clinic=clinic).user
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # whatever earlier tests prepared on this connection
+    prepared._PREPARED.pop(connection.connection, None)
+
+    def nine(tag: str) -> list[Rows]:
+        return [Rows([_audit(clinic, patient, user, f"{tag}-{i}") for i in range(9)])]
+
+    with CaptureQueriesContext(connection) as captured:
+        insert_rows(*nine("first"))
+        insert_rows(*nine("second"))
+    first, second = (q["sql"] for q in captured.captured_queries)
+    assert first.startswith("PREPARE clinic_rows_") and "EXECUTE clinic_rows_" in first
+    assert second.startswith("EXECUTE clinic_rows_") and "INSERT" not in second
+    assert _stored(AuditEvent, object_id__startswith="first-") == [
+        {**row, "object_id": row["object_id"].replace("second", "first")}
+        for row in _stored(AuditEvent, object_id__startswith="second-")
+    ]
+
+    # A duplicate key fails the string; the next one deallocates and prepares again.
+    insert_rows(Rows([_message(clinic, patient, "prep:dup")]))
+    with pytest.raises(IntegrityError), transaction.atomic():
+        insert_rows(Rows([_message(clinic, patient, "prep:dup")]))
+    with CaptureQueriesContext(connection) as captured:
+        insert_rows(*nine("third"))
+    assert captured[0]["sql"].startswith("DEALLOCATE ALL")
+    assert AuditEvent.objects.filter(object_id__startswith="third-").count() == 9
+
+    from django.db.models.functions import Now
+
+    timed = _message(clinic, patient, "prep:now")
+    timed.scheduled_for = Now()
+    with CaptureQueriesContext(connection) as captured:
+        insert_rows(Rows([timed]))
+    assert captured[0]["sql"].startswith("INSERT")
+
+    settings.PREPARED_STATEMENTS = False
+    with CaptureQueriesContext(connection) as captured:
+        insert_rows(*nine("fourth"))
+    assert (
+        captured[0]["sql"].startswith("INSERT")
+        and AuditEvent.objects.filter(object_id__startswith="fourth-").count() == 9
+    )
