@@ -13,9 +13,9 @@ as the ORM would: compiling the equivalent queryset (a join and a JSON subquery)
 than the rest of a typical read. Elsewhere (SQLite, the embedded demo) the ORM does it.
 """
 
-import json
 from hmac import compare_digest
 
+import orjson
 from django.db import connection
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -63,7 +63,7 @@ def _candidates_sql(token_key: str):
         auth_token.user = _USER.instance(row[n_token:-1], connection)
         memberships = row[-1]
         if isinstance(memberships, str):  # Django leaves jsonb undecoded on psycopg
-            memberships = json.loads(memberships)
+            memberships = orjson.loads(memberships)
         yield auth_token, [tuple(m) for m in memberships or []]
 
 

@@ -147,3 +147,18 @@ def test_timestamps_load_exactly_as_djangos_loader_loads_them(db):
         djangos = cursor.fetchone()
     assert ours == djangos
     assert all(value.tzinfo is dt.UTC for value in ours + djangos)
+
+
+def test_json_values_load_as_the_standard_library_loads_them_and_jsonb_stays_text(db):
+    import json
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT j, j::text, '{\"a\": [1, 2]}'::jsonb FROM (SELECT json_build_object("
+            "'ids', json_build_array(1, 9007199254740993, -4), 'name', 'Zoë \"Z\" \\ ☂', 'rate', 0.1,"
+            " 'small', 1e-7, 'none', null, 'nested', json_build_array(json_build_array(), true)) AS j) AS t"
+        )
+        loaded, text, jsonb = cursor.fetchone()
+    assert loaded == json.loads(text)
+    assert loaded["ids"][1] == 9007199254740993 and loaded["name"].startswith('Zoë "Z"')
+    assert jsonb == '{"a": [1, 2]}'  # Django decodes jsonb in its fields
