@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -142,8 +143,16 @@ def _literals(params: Sequence, raw) -> tuple[bytes, ...]:
     the request in Python. Written in by Python's %-formatting (``%%`` a literal percent sign, as
     psycopg reads it), the text is sent without parameters, so psycopg does not parse it at all.
     """
-    tx = Transformer.from_context(raw)
+    tx = _TRANSFORMERS.get(raw)
+    if tx is None:
+        tx = _TRANSFORMERS[raw] = Transformer.from_context(raw)
     return tuple(b"NULL" if p is None else tx.as_literal(p) for p in params)
+
+
+# One per live connection: a transformer keeps the dumper it found for each type, and a new one
+# for every INSERT looked them all up again. It reads only the connection's adapters and encoding,
+# which stay as they are for the connection's life.
+_TRANSFORMERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _bound(sql: str, params: Sequence, raw) -> bytes:
