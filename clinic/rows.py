@@ -14,16 +14,17 @@ inserted with it). Elsewhere (SQLite) each model's rows go through ``bulk_create
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import itertools
 import re
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import Field, Model
 from django.db.models.constants import OnConflict
 from django.db.models.sql import InsertQuery
@@ -45,6 +46,33 @@ class Rows:
 def _insert_fields(model: type[Model], with_pk: bool) -> tuple[Field, ...]:
     opts = model._meta
     return tuple(f for f in opts.concrete_fields if (with_pk or f is not opts.auto_field) and not f.generated)
+
+
+@cache
+def _plain_types(model: type[Model], with_pk: bool) -> tuple[Callable[[object], bool] | None, ...]:
+    """For each insert field, a test for the values its ``get_db_prep_save`` hands back unchanged
+    on PostgreSQL, or None: those values skip the call. Only Django's own field
+    classes whose preparation is plain: text is text (``to_python`` returns any str, an enum
+    member too), an aware datetime is itself (the backend adapts it as is), a bool a bool, and
+    an int an auto key or a key to one (the integer fields' values are wrapped in psycopg's
+    ``Int2``/``Int8``, so they keep the call, as every other field does). A test in
+    tests/clinic/test_rows.py holds each skipped value equal to Django's own preparation."""
+    return tuple(_plain_test(f) for f in _insert_fields(model, with_pk))
+
+
+def _plain_test(field: Field) -> Callable[[object], bool] | None:
+    kind = type(field)
+    if kind in (models.ForeignKey, models.OneToOneField):
+        kind = type(field.target_field)
+    if kind in (models.CharField, models.TextField):
+        return lambda v: v is None or isinstance(v, str)
+    if kind is models.DateTimeField:
+        return lambda v: v is None or (type(v) is dt.datetime and v.utcoffset() is not None)
+    if kind is models.BooleanField:  # not None: Django refuses it for a field that is not null
+        return lambda v: type(v) is bool
+    if kind in (models.AutoField, models.BigAutoField):
+        return lambda v: v is None or type(v) is int
+    return None
 
 
 @lru_cache(maxsize=128)
@@ -80,10 +108,15 @@ def _insert_sql(rows: Rows) -> tuple[str, tuple, bool]:
         values = [f.pre_save(obj, True) for obj in rows.objs for f in fields]
         if not any(hasattr(v, "resolve_expression") for v in values):
             row_fields = fields * len(rows.objs)
+            row_plain = _plain_types(model, with_pk) * len(rows.objs)
             # The connection itself, not django.db.connection: every attribute read through that
             # proxy looks the connection up again, and a booking prepares about a hundred values.
             db = connections[DEFAULT_DB_ALIAS]
-            return template, tuple(f.get_db_prep_save(v, db) for f, v in zip(row_fields, values, strict=True)), True
+            prepared = tuple(
+                v if plain is not None and plain(v) else f.get_db_prep_save(v, db)
+                for f, plain, v in zip(row_fields, row_plain, values, strict=True)
+            )
+            return template, prepared, True
     query = InsertQuery(model, on_conflict=OnConflict.IGNORE if rows.ignore_conflicts else None)
     query.insert_values(list(fields), rows.objs)
     [(sql, params)] = query.get_compiler(connection=connection).as_sql()

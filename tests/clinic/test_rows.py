@@ -270,3 +270,58 @@ def test_an_insert_of_our_own_shape_is_prepared_once_per_connection_then_execute
         captured[0]["sql"].startswith("INSERT")
         and AuditEvent.objects.filter(object_id__startswith="fourth-").count() == 9
     )
+
+
+@pytest.mark.postgres
+def test_a_value_that_skips_djangos_preparation_is_what_django_would_have_prepared(db):
+    """Every field of the models a booking inserts, with values of every kind it meets: where the
+    INSERT skips ``get_db_prep_save`` (``_plain_types``), Django's own call gives the same value
+    and type; the values it does not skip (wrapped integers, JSON, addresses, naive or lazy) go
+    through the call."""
+    from django.utils.translation import gettext_lazy
+
+    from clinic.rows import _insert_fields, _plain_types
+    from scheduling.models import Session, SessionEvent
+
+    aware = dt.datetime(2027, 3, 2, 15, 0, tzinfo=dt.UTC)
+    candidates = [
+        None,
+        "",
+        "text",
+        OutboundMessage.Status.PENDING,
+        gettext_lazy("lazy"),
+        0,
+        7,
+        2**40,
+        True,
+        False,
+        aware,
+        dt.datetime(2027, 3, 2, 15, 0),
+        Decimal("1.5"),
+        {"a": 1},
+        [1, 2],
+    ]
+    connection.ensure_connection()
+    skipped = 0
+    for model in (Session, SessionEvent, AuditEvent, OutboundMessage):
+        for with_pk in (False, True):
+            for field, plain in zip(_insert_fields(model, with_pk), _plain_types(model, with_pk), strict=True):
+                for value in candidates:
+                    if plain is None or not plain(value):
+                        continue
+                    skipped += 1
+                    django = field.get_db_prep_save(value, connection)
+                    assert type(django) is type(value) and django == value, (model, field.name, value)
+    assert skipped > 100
+    # What keeps Django's call: sized integers (psycopg's Int2/Int8), JSON, addresses, lazy text.
+    fields = _insert_fields(OutboundMessage, False) + _insert_fields(AuditEvent, False)
+    tests = dict(
+        zip(
+            (f.name for f in fields),
+            _plain_types(OutboundMessage, False) + _plain_types(AuditEvent, False),
+            strict=True,
+        )
+    )
+    assert tests["attempts"] is None and tests["subject_id"] is None
+    assert tests["changed_fields"] is None and tests["client_address"] is None
+    assert not tests["recipient"](gettext_lazy("lazy")) and not tests["sent_at"](dt.datetime(2027, 3, 2, 15, 0))
