@@ -215,11 +215,13 @@ def run_prepared(cursor, statements: list[tuple[str, str]], body: str | bytes, p
     body's first result. ``params`` as psycopg takes them, or None for a body with its values
     written in (the PREPAREs are then sent as they are, without %-escaping).
 
-    After any failure the connection's next string starts with ``DEALLOCATE ALL`` and prepares
+    After a failure the connection's next string starts with ``DEALLOCATE ALL`` and prepares
     again: a string that failed part-way may have prepared only some, and a prepared statement
     can go stale for good (a migration that changes a selected column's type: "cached plan must
-    not change result type") while the connection itself stays healthy. The project prepares
-    statements only here.
+    not change result type") while the connection itself stays healthy. The one exception: a
+    string that prepared nothing and whose statement the data refused (a constraint, a deadlock,
+    a lock or a serialization failure: a booking's 409), which leaves every statement as it was.
+    The project prepares statements only here.
     """
     raw = cursor.db.connection
     prepared = _PREPARED.setdefault(raw, set())
@@ -237,10 +239,22 @@ def run_prepared(cursor, statements: list[tuple[str, str]], body: str | bytes, p
             cursor.execute(text)
         else:
             cursor.execute(text, params)
-    except BaseException:
-        _UNSURE.add(raw)
+    except BaseException as exc:
+        if leading or not _refused_by_the_data(exc):
+            _UNSURE.add(raw)
         raise
     _UNSURE.discard(raw)
     prepared.update(name for name, _ in statements)
     for _ in leading:  # PREPARE and DEALLOCATE answer with no rows: step past them
         cursor.nextset()
+
+
+# SQLSTATEs of a statement that ran and was refused for its data or its timing: integrity
+# constraints (class 23), transaction rollbacks (class 40: serialization failure, deadlock),
+# lock not available, query cancelled. None of them touches a prepared statement.
+_REFUSALS = ("23", "40", "55P03", "57014")
+
+
+def _refused_by_the_data(exc: BaseException) -> bool:
+    sqlstate = getattr(exc.__cause__, "sqlstate", None) or ""
+    return sqlstate.startswith(_REFUSALS)

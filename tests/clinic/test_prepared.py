@@ -209,6 +209,24 @@ def test_a_statement_gone_stale_is_prepared_again_after_its_error(db):
 
 
 @pytest.mark.postgres
+def test_a_statement_the_data_refused_leaves_the_prepared_statements_alone(db):
+    """A constraint's refusal (a booking's 409) in a string that prepared nothing keeps the
+    connection's prepared statements: the next string only executes."""
+    from django.db import IntegrityError, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE refusal_probe (v int PRIMARY KEY)")
+    insert = ServerStatement(lambda: "INSERT INTO refusal_probe VALUES (%(v)s)", {"v": "int"})
+    with connection.cursor() as cursor:
+        execute_statements(cursor, [insert], {"v": 1})  # prepared here
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        execute_statements(cursor, [insert], {"v": 1})
+    with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
+        execute_statements(cursor, [insert], {"v": 2})
+    assert captured[0]["sql"].startswith("EXECUTE")
+
+
+@pytest.mark.postgres
 def test_without_prepared_statements_the_text_itself_is_sent(db, settings):
     settings.PREPARED_STATEMENTS = False
     plain = ServerStatement(lambda: "SELECT %(a)s::int + 1", {"a": "int"})
