@@ -18,7 +18,6 @@ import datetime as dt
 import hashlib
 import itertools
 import re
-import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -142,12 +141,12 @@ def insert_rows(*groups: Rows, last_statement: bool = False) -> None:
     sql = f"WITH {ctes} {last_sql}" if ctes else last_sql
     suffix = (folded.commit_suffix() if last_statement else "").encode()
     with connection.cursor() as cursor:
-        literals = _literals(params, cursor.connection)
         if all(ours for _, _, ours in parts) and getattr(settings, "PREPARED_STATEMENTS", True):
             name, prepare = _prepared(sql)
-            run_prepared(cursor, [(name, prepare)], b"EXECUTE %b(%b)%b" % (name.encode(), b", ".join(literals), suffix))
+            literals = b", ".join(_literals(params, cursor.connection))
+            run_prepared(cursor, [(name, prepare)], b"EXECUTE %b(%b)%b" % (name.encode(), literals, suffix))
         else:
-            cursor.execute(sql.encode() % literals + suffix)
+            cursor.execute(_bound(sql, params, cursor.connection) + suffix)
 
 
 @lru_cache(maxsize=64)
@@ -176,16 +175,21 @@ def _literals(params: Sequence, raw) -> tuple[bytes, ...]:
     the request in Python. Written in by Python's %-formatting (``%%`` a literal percent sign, as
     psycopg reads it), the text is sent without parameters, so psycopg does not parse it at all.
     """
-    tx = _TRANSFORMERS.get(raw)
-    if tx is None:
-        tx = _TRANSFORMERS[raw] = Transformer.from_context(raw)
+    tx = _transformer(raw)
     return tuple(b"NULL" if p is None else tx.as_literal(p) for p in params)
 
 
-# One per live connection: a transformer keeps the dumper it found for each type, and a new one
-# for every INSERT looked them all up again. It reads only the connection's adapters and encoding,
-# which stay as they are for the connection's life.
-_TRANSFORMERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+def _transformer(raw) -> Transformer:
+    """The connection's transformer: it keeps the dumper it found for each value type, and a new
+    one for every INSERT looked them all up again. It reads only the connection's adapters and
+    encoding, which stay as they are for the connection's life. Kept on the thread's Django
+    connection, next to the psycopg connection it belongs to (it holds that connection: a cache
+    keyed weakly by the connection would never let go of it)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    kept = getattr(db, "_rows_transformer", None)
+    if kept is None or kept[0] is not raw:
+        kept = db._rows_transformer = (raw, Transformer.from_context(raw))
+    return kept[1]
 
 
 def _bound(sql: str, params: Sequence, raw) -> bytes:
