@@ -54,7 +54,8 @@ def counting():
 
     def exec_command(self, command, *args, **kwargs):
         if self is connection.connection:
-            tx["commands"].append(bytes(command).decode().split()[0] if isinstance(command, bytes) else str(command))
+            text = command.decode() if isinstance(command, bytes) else command.as_string(self)
+            tx["commands"].append(text.split()[0])
         return original_exec(self, command, *args, **kwargs)
 
     def is_usable():

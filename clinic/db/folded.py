@@ -9,16 +9,18 @@ end with ``COMMIT`` (``commit_suffix``).
 
 How, and what keeps it safe:
 
-* Only a block that opens the transaction folds (PostgreSQL, no transaction open, no isolation
-  level or read-only mode set on the connection, which psycopg would write into its own BEGIN).
-  Nested in a caller's transaction (a test case, a series) it is ``atomic(savepoint=False)``.
+* Only a block that opens the transaction folds (PostgreSQL, no transaction open, Django in
+  autocommit, no isolation level or read-only mode set on the connection, which psycopg would
+  write into its own BEGIN). Nested in a caller's transaction (a test case, a series) it is
+  ``atomic(savepoint=False)``, and its last statement does not commit the caller's.
 * Django is in its atomic block as usual (``select_for_update``, ``on_commit`` and rollback on an
   exception behave as in ``atomic``); only psycopg's connection is in autocommit mode, so it
   sends no BEGIN of its own. psycopg commits and rolls back whenever the server has a
   transaction open, and does nothing when it has none.
-* A guard on every statement of the block writes ``BEGIN`` in front of the first one (an
-  ``executemany`` instead gets psycopg's own BEGIN back), so nothing in the block can run outside
-  the transaction, whatever sends the first statement.
+* A guard on every statement Django sends in the block writes ``BEGIN`` in front of the first
+  one (an ``executemany`` or a server-side cursor instead gets psycopg's own BEGIN back), so no
+  query made through Django's cursors runs outside the transaction, whatever sends the first.
+  (Statements sent on the psycopg connection directly bypass Django, and the guard.)
 * After a folded COMMIT, a further statement in the block is an error
   (``TransactionManagementError``), not a silent second transaction.
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+import psycopg
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.transaction import TransactionManagementError
 from psycopg.pq import TransactionStatus
@@ -47,7 +50,9 @@ class _Fold:
             result = execute(sql, params, many, context)
         elif self.committed:
             raise TransactionManagementError("a statement after the transaction's folded COMMIT, in the same block")
-        elif many:  # one statement run many times: psycopg sends its own BEGIN before it
+        elif many or isinstance(context["cursor"].cursor, psycopg.ServerCursor):
+            # One statement run many times, or a server-side cursor's DECLARE: psycopg sends
+            # its own BEGIN before it.
             raw.autocommit = False
             return execute(sql, params, many, context)
         else:
@@ -63,9 +68,13 @@ def folded_atomic(using: str = DEFAULT_DB_ALIAS):
     """``transaction.atomic`` whose BEGIN rides on the first statement string and whose COMMIT
     may ride on the last (``commit_suffix``); see the module docstring."""
     db = connections[using]
-    if db.vendor != "postgresql" or db.in_atomic_block:
-        with transaction.atomic(using=using, savepoint=False):
-            yield
+    if db.vendor != "postgresql" or db.in_atomic_block or not db.get_autocommit():
+        outer, db.folded_transaction = getattr(db, "folded_transaction", None), None
+        try:
+            with transaction.atomic(using=using, savepoint=False):
+                yield
+        finally:
+            db.folded_transaction = outer  # the caller's own last statement may still commit it
         return
     with transaction.atomic(using=using):
         raw = db.connection

@@ -35,7 +35,9 @@ def sent(monkeypatch):
 
     def exec_command(self, command, *args, **kwargs):
         if self is connection.connection:
-            commands.append(bytes(command).decode().split()[0])
+            word = (command.decode() if isinstance(command, bytes) else command.as_string(self)).split()[0]
+            if word in ("BEGIN", "COMMIT", "ROLLBACK"):  # not a server-side cursor's FETCH or CLOSE
+                commands.append(word)
         return original(self, command, *args, **kwargs)
 
     monkeypatch.setattr(psycopg.Connection, "_exec_command", exec_command)
@@ -194,3 +196,36 @@ def test_no_folded_commit_with_a_savepoint_open_or_a_rollback_pending(probe):
 
 def test_outside_any_block_there_is_nothing_to_commit_with():
     assert commit_suffix() == ""
+
+
+def test_a_nested_block_does_not_commit_its_callers_transaction(probe, sent):
+    with folded_atomic(), connection.cursor() as cursor:
+        _insert(cursor, 1)
+        with folded_atomic():
+            assert commit_suffix() == ""  # its last statement is not the caller's
+            _insert(cursor, 2, last=True)
+        _insert(cursor, 3, last=True)  # the caller's is
+    assert sent == [] and _committed() == [1, 2, 3]
+    _left_as_atomic_leaves_it()
+
+
+def test_with_autocommit_off_nothing_is_folded(probe, sent):
+    transaction.set_autocommit(False)
+    try:
+        with folded_atomic(), connection.cursor() as cursor:
+            assert commit_suffix() == ""
+            _insert(cursor, 1, last=True)
+        transaction.commit()
+    finally:
+        transaction.set_autocommit(True)
+    assert sent == ["BEGIN", "COMMIT"] and _committed() == [1]
+
+
+def test_a_server_side_cursor_first_gets_psycopgs_own_begin(probe, clinic, sent):
+    from clinic.models import Clinic
+
+    with folded_atomic(), connection.cursor() as cursor:
+        assert [c.pk for c in Clinic.objects.filter(pk=clinic.pk).iterator(chunk_size=10)] == [clinic.pk]
+        _insert(cursor, 1)
+    assert sent == ["BEGIN", "COMMIT"] and _committed() == [1]
+    _left_as_atomic_leaves_it()

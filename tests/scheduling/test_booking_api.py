@@ -263,7 +263,7 @@ def test_on_its_own_a_booking_is_three_round_trips_and_commits_or_leaves_nothing
     original = psycopg.Connection._exec_command
 
     def exec_command(self, command, *args, **kwargs):
-        sent.append(bytes(command).decode())
+        sent.append(command.decode() if isinstance(command, bytes) else command.as_string(self))
         return original(self, command, *args, **kwargs)
 
     monkeypatch.setattr(psycopg.Connection, "_exec_command", exec_command)

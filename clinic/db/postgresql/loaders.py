@@ -11,6 +11,8 @@ set to UTC psycopg's loader gives the same datetimes, ``tzinfo=datetime.timezone
 A ``json`` value (``json_agg`` and the like in the project's SQL: a booking's calendar context)
 is parsed by psycopg with the standard library's ``json.loads``; orjson gives the same values in
 a fraction of the time. (Django leaves ``jsonb`` columns as text for its fields to decode.)
+orjson refuses integers beyond 64 bits, which no json value the project's SQL builds can hold
+(its numbers are ids and counts).
 """
 
 from __future__ import annotations
