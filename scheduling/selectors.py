@@ -545,7 +545,10 @@ def _lock_patient_sql(clinic_lock: str):
 # (FOR NO KEY UPDATE, as the ORM path does: see services.booking._locked_patients); one that names
 # both chooses nothing, so it takes turns only with those (FOR SHARE, which two named bookings
 # hold at once). Its room is the exclusion constraint's to guard, its clinician's limit the
-# clinician's lock's. Both modes let a foreign-key check (KEY SHARE) through.
+# clinician's lock's. Two named bookings of one chair at one moment meet at the constraint: the
+# loser answers 409, as room_unavailable, or as concurrent_change when the two inserts waited for
+# each other there and PostgreSQL broke the deadlock (after deadlock_timeout; a threaded test).
+# Both modes let a foreign-key check (KEY SHARE) through.
 _LOCK_PATIENT = ServerStatement(_lock_patient_sql("NO KEY UPDATE"), {"patient": "bigint", "clinics": "bigint[]"})
 _LOCK_PATIENT_SHARING_CLINIC = ServerStatement(_lock_patient_sql("SHARE"), {"patient": "bigint", "clinics": "bigint[]"})
 _READ_TREATMENT_TYPE = ServerStatement(

@@ -100,6 +100,29 @@ def test_twenty_threads_one_chair_one_time(world, client_for):
     assert _room_overlaps(world.room) == 0
 
 
+def test_bookings_naming_one_chair_and_each_its_own_clinician_at_once(world, client_for):
+    """Fully named bookings share the clinic's lock, so these run side by side and meet at the
+    chair's exclusion constraint: one is booked, every other one answers 409 and leaves nothing.
+    A loser is refused by its own check (room_unavailable) or by the constraint; two inserts that
+    each wait for the other there are a deadlock PostgreSQL breaks by aborting one, which answers
+    409 concurrent_change (retry). Never a 500, never a second session."""
+    patients = [approve(PatientFactory(clinic=world.clinic)) for _ in range(6)]
+    nurses = [ClinicianFactory(clinic=world.clinic) for _ in patients]
+    clients = [_client(world, client_for) for _ in patients]
+    start = local(2027, 3, 2, 10)
+    responses = _race_responses(
+        [
+            lambda c=c, p=p, n=n: book(c, p, world.iv, start, room=world.room.pk, clinician=n.pk)
+            for c, p, n in zip(clients, patients, nurses, strict=True)
+        ]
+    )
+    assert sorted(_status(r) for r in responses) == [201] + [409] * 5
+    assert {_code(r) for r in responses if _status(r) == 409} <= {"room_unavailable", "concurrent_change"}
+    [session] = Session.objects.all()
+    assert session.room_id == world.room.pk and SessionEvent.objects.count() == 1
+    assert _room_overlaps(world.room) == 0
+
+
 def test_one_patient_two_chairs_at_once(world, client_for):
     rooms = [world.room, *[RoomFactory(clinic=world.clinic) for _ in range(9)]]
     world.nurse.max_concurrent_sessions = 10
