@@ -90,7 +90,8 @@ def targets_table(result: dict, targets: dict, s: dict) -> list[str]:
             "Database round trips per booking",
             f"≤ {targets['booking_round_trips']}",
             f"{book['round_trips']} ({book['queries']} SQL + {book['savepoints']} SAVEPOINT/RELEASE + "
-            f"{book['begins']} BEGIN + {book['ends']} COMMIT on their own + "
+            f"{book.get('begins', book.get('transactions'))} BEGIN + {book.get('ends', book.get('transactions'))} "
+            "COMMIT on their own + "
             f"{book.get('health_checks', 0)} health check)",
             book["round_trips"] <= targets["booking_round_trips"],
         )
@@ -356,7 +357,8 @@ def inproc_tables(result: dict, s: dict) -> list[str]:
         lines += [
             "",
             f"Booking in-process: {book['round_trips']} round trips = {book['queries']} SQL statement strings + "
-            f"{book['savepoints']} SAVEPOINT/RELEASE + {book['begins']} BEGIN and {book['ends']} COMMIT sent on their "
+            f"{book['savepoints']} SAVEPOINT/RELEASE + {book.get('begins', book.get('transactions'))} BEGIN and "
+            f"{book.get('ends', book.get('transactions'))} COMMIT sent on their "
             f"own (a folded transaction sends them inside its first and last strings) + "
             f"{book.get('health_checks', 0)} connection health check (`SELECT 1`, run only for a connection idle "
             "for a second or more); "
