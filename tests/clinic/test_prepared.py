@@ -227,6 +227,27 @@ def test_a_statement_the_data_refused_leaves_the_prepared_statements_alone(db):
 
 
 @pytest.mark.postgres
+def test_a_refused_string_that_prepared_starts_the_next_from_a_clean_slate(db):
+    """The same refusal in the string that PREPAREd the statement (a connection's first booking
+    answering 409): the server keeps the statement though the string failed, so the next string
+    must not PREPARE it again as if it were new ("already exists"): it starts with DEALLOCATE ALL."""
+    from django.db import IntegrityError, transaction
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE refused_first (v int PRIMARY KEY)")
+        cursor.execute("INSERT INTO refused_first VALUES (1)")
+    insert = ServerStatement(lambda: "INSERT INTO refused_first VALUES (%(v)s)", {"v": "int"})
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        execute_statements(cursor, [insert], {"v": 1})  # PREPARE and EXECUTE in one string; refused
+    with CaptureQueriesContext(connection) as captured, connection.cursor() as cursor:
+        execute_statements(cursor, [insert], {"v": 2})
+    assert captured[0]["sql"].startswith("DEALLOCATE ALL")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT v FROM refused_first ORDER BY v")
+        assert cursor.fetchall() == [(1,), (2,)]
+
+
+@pytest.mark.postgres
 def test_without_prepared_statements_the_text_itself_is_sent(db, settings):
     settings.PREPARED_STATEMENTS = False
     plain = ServerStatement(lambda: "SELECT %(a)s::int + 1", {"a": "int"})
