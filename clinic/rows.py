@@ -182,14 +182,13 @@ def _literals(params: Sequence, raw) -> tuple[bytes, ...]:
 def _transformer(raw) -> Transformer:
     """The connection's transformer: it keeps the dumper it found for each value type, and a new
     one for every INSERT looked them all up again. It reads only the connection's adapters and
-    encoding, which stay as they are for the connection's life. Kept on the thread's Django
-    connection, next to the psycopg connection it belongs to (it holds that connection: a cache
-    keyed weakly by the connection would never let go of it)."""
-    db = connections[DEFAULT_DB_ALIAS]
-    kept = getattr(db, "_rows_transformer", None)
-    if kept is None or kept[0] is not raw:
-        kept = db._rows_transformer = (raw, Transformer.from_context(raw))
-    return kept[1]
+    encoding, which stay as they are for the connection's life. Kept on the psycopg connection
+    itself, so it goes when the connection goes (it holds the connection: a cache keyed weakly by
+    the connection would never have let go of it)."""
+    tx = getattr(raw, "_clinic_rows_transformer", None)
+    if tx is None:
+        tx = raw._clinic_rows_transformer = Transformer.from_context(raw)
+    return tx
 
 
 def _bound(sql: str, params: Sequence, raw) -> bytes:

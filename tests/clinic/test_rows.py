@@ -329,3 +329,24 @@ def test_a_value_that_skips_djangos_preparation_is_what_django_would_have_prepar
     assert tests["attempts"] is None and tests["subject_id"] is None
     assert tests["changed_fields"] is None and tests["client_address"] is None
     assert not tests["recipient"](gettext_lazy("lazy")) and not tests["sent_at"](dt.datetime(2027, 3, 2, 15, 0))
+
+
+@pytest.mark.postgres
+def test_each_connection_writes_literals_with_its_own_transformer(db):
+    """The transformer is kept on the psycopg connection it reads: a new connection gets its own,
+    and nothing else keeps a closed one."""
+    from django.db import connections
+
+    from clinic.rows import _transformer
+
+    connection.ensure_connection()
+    ours = _transformer(connection.connection)
+    assert _transformer(connection.connection) is ours
+    other = connections.create_connection("default")
+    try:
+        other.ensure_connection()
+        theirs = _transformer(other.connection)
+        assert theirs is not ours and other.connection._clinic_rows_transformer is theirs
+    finally:
+        other.close()
+    assert not hasattr(connection, "_rows_transformer")  # not on Django's wrapper any more
