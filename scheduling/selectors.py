@@ -580,7 +580,8 @@ _READ_BOOKING_CONTEXT = ServerStatement(
 # Sent as one string, they run one after the other on the server, each with its own snapshot
 # (READ COMMITTED): the context is read after the locks are held, so it sees every booking
 # committed before them. The locks are taken in the order every writer of sessions takes them
-# (patient and clinic, then a clinician), so this path cannot deadlock with the others.
+# (patient and clinic, then a clinician), so they cannot deadlock with the others' row locks;
+# two named bookings of one chair can still meet at its exclusion constraint (see above).
 _BOOKING_STATEMENTS = [_LOCK_PATIENT, _READ_TREATMENT_TYPE, _LOCK_CLINICIAN, _READ_BOOKING_CONTEXT]
 _NAMED_BOOKING_STATEMENTS = [_LOCK_PATIENT_SHARING_CLINIC, *_BOOKING_STATEMENTS[1:]]
 

@@ -20,7 +20,9 @@ How, and what keeps it safe:
 * A guard on every statement Django sends in the block writes ``BEGIN`` in front of the first
   one (an ``executemany`` or a server-side cursor instead gets psycopg's own BEGIN back), so no
   query made through Django's cursors runs outside the transaction, whatever sends the first.
-  (Statements sent on the psycopg connection directly bypass Django, and the guard.)
+  (Statements sent on the psycopg connection directly bypass Django, and the guard. A
+  server-side cursor opened in the block is declared WITH HOLD, as Django declares it for an
+  autocommit connection: it works, and materialises its rows at COMMIT.)
 * After a folded COMMIT, a further statement in the block is an error
   (``TransactionManagementError``), not a silent second transaction.
 """
@@ -95,7 +97,9 @@ def commit_suffix(using: str = DEFAULT_DB_ALIAS) -> str:
     """``";\\nCOMMIT"`` for the caller to end the transaction's last statement string with, when
     that is safe (a folded block not yet committed, no savepoint inside it, nothing marked for
     rollback); else ``""``, and the block commits as ``atomic`` does. Nothing may be sent in the
-    block after that string."""
+    block after that string, and its caller must be the last thing the outermost folded block
+    does: an exception raised after the COMMIT still reaches the client as an error, for work
+    that is already committed."""
     db = connections[using]
     fold = getattr(db, "folded_transaction", None)
     if fold is None or fold.committed or db.needs_rollback or any(db.savepoint_ids):
