@@ -167,7 +167,7 @@ class ServerStatement:
             body = _PARAM.sub(positional, text)
             if set(order) != set(self._types):
                 raise ValueError(f"parameters {sorted(order)} but types for {sorted(self._types)}")
-            name = "clinic_" + hashlib.sha256(text.encode()).hexdigest()[:16]
+            name = statement_name(text)
             types = ", ".join(self._types[p] for p in order)
             # Sent with the parameters like the text itself, so a literal % stays written as %%.
             prepare = f"PREPARE {name}({types}) AS {body}"
@@ -192,6 +192,12 @@ _PARAM = re.compile(r"%\((\w+)\)s")
 # failed is "unsure" until it starts again from a clean slate.
 _PREPARED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _UNSURE: weakref.WeakSet = weakref.WeakSet()
+
+
+def statement_name(text: str, prefix: str = "clinic_") -> str:
+    """A prepared statement's name, from its text: a new version of the text is a new statement,
+    so a connection never runs an old plan under a new text's name."""
+    return prefix + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def execute_statements(cursor, statements: list[ServerStatement], params: dict) -> None:

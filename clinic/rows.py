@@ -15,7 +15,6 @@ inserted with it). Elsewhere (SQLite) each model's rows go through ``bulk_create
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -30,7 +29,7 @@ from django.db.models.sql import InsertQuery
 from psycopg.adapt import Transformer
 
 from clinic.db import folded
-from clinic.prepared import run_prepared
+from clinic.prepared import run_prepared, statement_name
 
 
 @dataclass(frozen=True)
@@ -157,7 +156,7 @@ def _prepared(sql: str) -> tuple[str, str]:
     text (about 0.1 ms of the database's CPU for a booking's); prepared, it runs the plan. The
     shapes are few (a model's row counts), each prepared once per connection (``run_prepared``).
     """
-    name = "clinic_rows_" + hashlib.sha256(sql.encode()).hexdigest()[:16]
+    name = statement_name(sql, prefix="clinic_rows_")
     numbers = itertools.count(1)
     return name, f"PREPARE {name} AS " + _PLACEHOLDER.sub(lambda _: f"${next(numbers)}", sql)
 
