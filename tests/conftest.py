@@ -83,6 +83,28 @@ def _fresh_cache():
 
 
 @pytest.fixture
+def sent_commands(monkeypatch) -> list[str]:
+    """BEGIN, COMMIT and ROLLBACK as psycopg sends them on their own on the default connection
+    (a round trip each; a folded transaction sends them inside its statements instead). It spies
+    on psycopg's private ``Connection._exec_command``, as bench/inproc.py does."""
+    import psycopg
+    from django.db import connection
+
+    commands: list[str] = []
+    original = psycopg.Connection._exec_command
+
+    def exec_command(self, command, *args, **kwargs):
+        if self is connection.connection:
+            word = (command.decode() if isinstance(command, bytes) else command.as_string(self)).split()[0]
+            if word in ("BEGIN", "COMMIT", "ROLLBACK"):  # not a server-side cursor's FETCH or CLOSE
+                commands.append(word)
+        return original(self, command, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Connection, "_exec_command", exec_command)
+    return commands
+
+
+@pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
 

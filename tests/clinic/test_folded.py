@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 
-import psycopg
 import pytest
 from django.db import IntegrityError, OperationalError, ProgrammingError, connection, connections, transaction
 from django.db.transaction import TransactionManagementError
@@ -25,23 +24,6 @@ def probe():
     yield
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE folded_probe")
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    """BEGIN, COMMIT and ROLLBACK as psycopg sends them on their own (a round trip each)."""
-    commands: list[str] = []
-    original = psycopg.Connection._exec_command
-
-    def exec_command(self, command, *args, **kwargs):
-        if self is connection.connection:
-            word = (command.decode() if isinstance(command, bytes) else command.as_string(self)).split()[0]
-            if word in ("BEGIN", "COMMIT", "ROLLBACK"):  # not a server-side cursor's FETCH or CLOSE
-                commands.append(word)
-        return original(self, command, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.Connection, "_exec_command", exec_command)
-    return commands
 
 
 def _elsewhere(sql: str):
@@ -78,22 +60,22 @@ def _left_as_atomic_leaves_it() -> None:
     assert not connection.in_atomic_block and getattr(connection, "folded_transaction", None) is None
 
 
-def test_begin_rides_on_the_first_statement_and_commit_on_the_last(probe, sent):
+def test_begin_rides_on_the_first_statement_and_commit_on_the_last(probe, sent_commands):
     with CaptureQueriesContext(connection) as captured, folded_atomic(), connection.cursor() as cursor:
         _insert(cursor, 1)
         _insert(cursor, 2, last=True)
-    assert sent == []  # no BEGIN and no COMMIT of their own
+    assert sent_commands == []  # no BEGIN and no COMMIT of their own
     statements = [q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
     assert statements[0].startswith("BEGIN;") and statements[1].endswith("COMMIT")
     assert _committed() == [1, 2]
     _left_as_atomic_leaves_it()
 
 
-def test_without_a_folded_commit_the_block_commits_as_atomic_does(probe, sent):
+def test_without_a_folded_commit_the_block_commits_as_atomic_does(probe, sent_commands):
     with folded_atomic(), connection.cursor() as cursor:
         _insert(cursor, 1)
         _insert(cursor, 2)
-    assert sent == ["COMMIT"]
+    assert sent_commands == ["COMMIT"]
     assert _committed() == [1, 2]
     _left_as_atomic_leaves_it()
 
@@ -119,21 +101,21 @@ def test_orm_and_select_for_update_work_inside(probe, clinic):
     _left_as_atomic_leaves_it()
 
 
-def test_an_exception_rolls_everything_back(probe, sent):
+def test_an_exception_rolls_everything_back(probe, sent_commands):
     with pytest.raises(RuntimeError), folded_atomic(), connection.cursor() as cursor:
         _insert(cursor, 1)
         _insert(cursor, 2)
         raise RuntimeError("a rule refused it")
-    assert sent == ["ROLLBACK"]
+    assert sent_commands == ["ROLLBACK"]
     assert _committed() == []
     _left_as_atomic_leaves_it()
 
 
-def test_a_failing_last_string_rolls_back_and_leaves_the_connection_usable(probe, sent):
+def test_a_failing_last_string_rolls_back_and_leaves_the_connection_usable(probe, sent_commands):
     with pytest.raises(IntegrityError, match="duplicate key"), folded_atomic(), connection.cursor() as cursor:
         _insert(cursor, 1)
         _insert(cursor, 1, last=True)  # a duplicate key: the INSERT fails, its COMMIT never runs
-    assert sent == ["ROLLBACK"] and _committed() == []
+    assert sent_commands == ["ROLLBACK"] and _committed() == []
     _left_as_atomic_leaves_it()
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
@@ -154,11 +136,11 @@ def test_a_statement_after_the_folded_commit_is_refused_not_run_alone(probe):
     _left_as_atomic_leaves_it()
 
 
-def test_an_executemany_first_gets_psycopgs_own_begin(probe, sent):
+def test_an_executemany_first_gets_psycopgs_own_begin(probe, sent_commands):
     with folded_atomic(), connection.cursor() as cursor:
         cursor.executemany("INSERT INTO folded_probe VALUES (%s)", [(1,), (2,)])
         _insert(cursor, 3)
-    assert sent == ["BEGIN", "COMMIT"]
+    assert sent_commands == ["BEGIN", "COMMIT"]
     assert _committed() == [1, 2, 3]
     _left_as_atomic_leaves_it()
 
@@ -172,14 +154,14 @@ def test_on_commit_runs_after_the_folded_commit(probe):
     assert seen == [[1]]
 
 
-def test_inside_a_callers_transaction_nothing_is_folded(probe, sent):
+def test_inside_a_callers_transaction_nothing_is_folded(probe, sent_commands):
     with transaction.atomic():
         with CaptureQueriesContext(connection) as captured, folded_atomic(), connection.cursor() as cursor:
             assert commit_suffix() == ""
             _insert(cursor, 1, last=True)
         assert not any(q["sql"].startswith("BEGIN;") for q in captured.captured_queries)
         assert connection.in_atomic_block
-    assert sent == ["BEGIN", "COMMIT"]  # the caller's transaction, as atomic sends it
+    assert sent_commands == ["BEGIN", "COMMIT"]  # the caller's transaction, as atomic sends it
     assert _committed() == [1]
 
 
@@ -198,18 +180,18 @@ def test_outside_any_block_there_is_nothing_to_commit_with():
     assert commit_suffix() == ""
 
 
-def test_a_nested_block_does_not_commit_its_callers_transaction(probe, sent):
+def test_a_nested_block_does_not_commit_its_callers_transaction(probe, sent_commands):
     with folded_atomic(), connection.cursor() as cursor:
         _insert(cursor, 1)
         with folded_atomic():
             assert commit_suffix() == ""  # its last statement is not the caller's
             _insert(cursor, 2, last=True)
         _insert(cursor, 3, last=True)  # the caller's is
-    assert sent == [] and _committed() == [1, 2, 3]
+    assert sent_commands == [] and _committed() == [1, 2, 3]
     _left_as_atomic_leaves_it()
 
 
-def test_with_autocommit_off_nothing_is_folded(probe, sent):
+def test_with_autocommit_off_nothing_is_folded(probe, sent_commands):
     transaction.set_autocommit(False)
     try:
         with folded_atomic(), connection.cursor() as cursor:
@@ -218,14 +200,14 @@ def test_with_autocommit_off_nothing_is_folded(probe, sent):
         transaction.commit()
     finally:
         transaction.set_autocommit(True)
-    assert sent == ["BEGIN", "COMMIT"] and _committed() == [1]
+    assert sent_commands == ["BEGIN", "COMMIT"] and _committed() == [1]
 
 
-def test_a_server_side_cursor_first_gets_psycopgs_own_begin(probe, clinic, sent):
+def test_a_server_side_cursor_first_gets_psycopgs_own_begin(probe, clinic, sent_commands):
     from clinic.models import Clinic
 
     with folded_atomic(), connection.cursor() as cursor:
         assert [c.pk for c in Clinic.objects.filter(pk=clinic.pk).iterator(chunk_size=10)] == [clinic.pk]
         _insert(cursor, 1)
-    assert sent == ["BEGIN", "COMMIT"] and _committed() == [1]
+    assert sent_commands == ["BEGIN", "COMMIT"] and _committed() == [1]
     _left_as_atomic_leaves_it()

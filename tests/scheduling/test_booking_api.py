@@ -251,22 +251,14 @@ def test_a_booking_costs_a_fixed_handful_of_statements(world, named, django_asse
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_on_its_own_a_booking_is_three_round_trips_and_commits_or_leaves_nothing(world, monkeypatch):
+def test_on_its_own_a_booking_is_three_round_trips_and_commits_or_leaves_nothing(world, sent_commands):
     """Outside any caller's transaction (as under gunicorn): the token; BEGIN with every lock and
     read; the INSERT with COMMIT. psycopg sends no BEGIN or COMMIT of its own (clinic.db.folded).
     A refusal after the reads sends ROLLBACK and leaves nothing behind."""
-    import psycopg
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    sent: list[str] = []
-    original = psycopg.Connection._exec_command
-
-    def exec_command(self, command, *args, **kwargs):
-        sent.append(command.decode() if isinstance(command, bytes) else command.as_string(self))
-        return original(self, command, *args, **kwargs)
-
-    monkeypatch.setattr(psycopg.Connection, "_exec_command", exec_command)
+    sent = sent_commands
     start = local(2027, 3, 2, 10)
     named = {"room": world.room.pk, "clinician": world.nurse.pk}
     with CaptureQueriesContext(connection) as captured:
