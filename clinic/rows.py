@@ -6,7 +6,10 @@ Each model's values are prepared as Django's INSERT compiler prepares them (``pr
 ``add=True``, then ``get_db_prep_save``; ``ON CONFLICT DO NOTHING`` when asked) into a statement
 shape built once per model and row count (the compiler itself for expressions and fields with
 their own placeholders), and the statements are chained as data-modifying CTEs, so they cost one
-round trip instead of one each. Nothing is read back: the instances get no
+round trip instead of one each. The values are written into the text as literals, quoted by
+psycopg's own adapters (``_literals``), and a shape of our own is prepared once per connection
+and then executed by name (``_prepared``); ``last_statement`` lets a folded transaction's COMMIT
+ride along (``clinic.db.folded``). Nothing is read back: the instances get no
 primary key and no signals are sent, so use it only for append-only rows whose ids the caller does
 not need, or whose ids it took from the sequence beforehand (rows with their primary key set are
 inserted with it). Elsewhere (SQLite) each model's rows go through ``bulk_create``.
